@@ -1,0 +1,85 @@
+"""The contract every backend implements.
+
+A backend executes the primitive steps of a plan on one array library.  Plans are built
+without any framework (``einx_typed.ops``) and only name these primitives, so adding a
+backend means implementing this protocol once.  All methods are pure: none writes into
+its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+Tensor = Any
+"""An array of the backend's library (numpy.ndarray, jax.Array, torch.Tensor, ...)."""
+
+ReduceName = Literal[
+    "sum", "mean", "var", "std", "prod", "max", "min", "logsumexp", "any", "all", "count_nonzero"
+]
+ElementwiseName = Literal[
+    "add",
+    "subtract",
+    "multiply",
+    "true_divide",
+    "floor_divide",
+    "divide",
+    "maximum",
+    "minimum",
+    "logaddexp",
+    "where",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "equal",
+    "not_equal",
+    "logical_and",
+    "logical_or",
+]
+ScatterMode = Literal["set", "add", "subtract"]
+
+
+class Backend(Protocol):
+    """Primitive array operations on one library."""
+
+    name: str
+
+    def is_tensor(self, x: object) -> bool: ...
+    def asarray(self, x: object, like: Tensor | None = None) -> Tensor:
+        """Python scalars / nested lists to a tensor (on ``like``'s device when given)."""
+        ...
+
+    def shape(self, x: Tensor) -> tuple[int, ...]: ...
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
+    def transpose(self, x: Tensor, perm: tuple[int, ...]) -> Tensor: ...
+    def broadcast_to(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
+    def concatenate(self, xs: Sequence[Tensor], axis: int) -> Tensor: ...
+    def slice_axis(self, x: Tensor, axis: int, start: int, stop: int) -> Tensor: ...
+    def einsum(self, subscripts: str, *xs: Tensor) -> Tensor: ...
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor: ...
+    def reduce(self, op: ReduceName, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        """Reduce over ``axes`` (keepdims False); var/std are population estimators."""
+        ...
+
+    def elementwise(self, op: ElementwiseName, *xs: Tensor) -> Tensor:
+        """Apply with the library's broadcasting; operands are already aligned."""
+        ...
+
+    def softmax(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
+    def log_softmax(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
+    def flip(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
+    def roll(self, x: Tensor, shifts: tuple[int, ...], axes: tuple[int, ...]) -> Tensor: ...
+    def arange(self, n: int, dtype: str) -> Tensor: ...
+    def gather(self, x: Tensor, indices: tuple[Tensor, ...]) -> Tensor:
+        """``x[indices]`` with integer index tensors broadcast together (numpy semantics)."""
+        ...
+
+    def scatter(
+        self, x: Tensor, indices: tuple[Tensor, ...], updates: Tensor, mode: ScatterMode
+    ) -> Tensor:
+        """A copy of ``x`` with ``x[indices]`` set / incremented / decremented by ``updates``.
+
+        ``add`` and ``subtract`` accumulate repeated indices.
+        """
+        ...

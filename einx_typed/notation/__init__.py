@@ -1,0 +1,1 @@
+"""einx notation: parse, hoist, expand and solve op strings; pure Python."""
