@@ -3,12 +3,13 @@
 A backend executes the primitive steps of a plan on one array library.  Plans are built
 without any framework (``einx_typed.ops``) and only name these primitives, so adding a
 backend means implementing this protocol once.  All methods are pure: none writes into
-its arguments.
+its arguments.  Axis arguments are always non-negative and never empty where a reduction
+or an axis-wise op is requested (plans drop such no-op steps before they reach a backend).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 Tensor = Any
@@ -39,6 +40,40 @@ ElementwiseName = Literal[
 ]
 ScatterMode = Literal["set", "add", "subtract"]
 
+REDUCE_NAMES: tuple[str, ...] = (
+    "sum",
+    "mean",
+    "var",
+    "std",
+    "prod",
+    "max",
+    "min",
+    "logsumexp",
+    "any",
+    "all",
+    "count_nonzero",
+)
+ELEMENTWISE_NAMES: tuple[str, ...] = (
+    "add",
+    "subtract",
+    "multiply",
+    "true_divide",
+    "floor_divide",
+    "divide",
+    "maximum",
+    "minimum",
+    "logaddexp",
+    "where",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "equal",
+    "not_equal",
+    "logical_and",
+    "logical_or",
+)
+
 
 class Backend(Protocol):
     """Primitive array operations on one library."""
@@ -51,6 +86,11 @@ class Backend(Protocol):
         ...
 
     def shape(self, x: Tensor) -> tuple[int, ...]: ...
+    def dtype_name(self, x: Tensor) -> str:
+        """The dtype as a NumPy-style name such as ``"float32"``."""
+        ...
+
+    def is_floating(self, x: Tensor) -> bool: ...
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
     def transpose(self, x: Tensor, perm: tuple[int, ...]) -> Tensor: ...
     def broadcast_to(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
@@ -63,14 +103,24 @@ class Backend(Protocol):
         ...
 
     def elementwise(self, op: ElementwiseName, *xs: Tensor) -> Tensor:
-        """Apply with the library's broadcasting; operands are already aligned."""
+        """Apply with the library's broadcasting; operands are already aligned.
+
+        Operands may be Python scalars, which take part in type promotion as weak types.
+        """
         ...
 
-    def softmax(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
+    def softmax(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        """Softmax normalised jointly over all ``axes``."""
+        ...
+
     def log_softmax(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
     def flip(self, x: Tensor, axes: tuple[int, ...]) -> Tensor: ...
     def roll(self, x: Tensor, shifts: tuple[int, ...], axes: tuple[int, ...]) -> Tensor: ...
     def arange(self, n: int, dtype: str) -> Tensor: ...
+    def apply(self, x: Tensor, func: Callable[..., Tensor], axes: tuple[int, ...]) -> Tensor:
+        """``func(x, axis=axes)``: a user function applied along ``axes``."""
+        ...
+
     def gather(self, x: Tensor, indices: tuple[Tensor, ...]) -> Tensor:
         """``x[indices]`` with integer index tensors broadcast together (numpy semantics)."""
         ...

@@ -1,5 +1,6 @@
 """Functional ops in einx notation: one cached plan per call signature."""
 
+from einx_typed.ops._factories import register_factory_adapter
 from einx_typed.ops.arange import arange
 from einx_typed.ops.dot import dot
 from einx_typed.ops.elementwise import (
@@ -77,6 +78,7 @@ __all__ = [
     "prod",
     "rearrange",
     "reduce",
+    "register_factory_adapter",
     "roll",
     "set_at",
     "softmax",

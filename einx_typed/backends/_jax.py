@@ -1,0 +1,127 @@
+"""The JAX backend: pure jax.numpy, so it works under jit, grad and vmap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+
+_ELEMENTWISE: dict[str, Callable[..., Any]] = {
+    "add": jnp.add,
+    "subtract": jnp.subtract,
+    "multiply": jnp.multiply,
+    "true_divide": jnp.true_divide,
+    "divide": jnp.true_divide,
+    "floor_divide": jnp.floor_divide,
+    "maximum": jnp.maximum,
+    "minimum": jnp.minimum,
+    "logaddexp": jnp.logaddexp,
+    "where": jnp.where,
+    "less": jnp.less,
+    "less_equal": jnp.less_equal,
+    "greater": jnp.greater,
+    "greater_equal": jnp.greater_equal,
+    "equal": jnp.equal,
+    "not_equal": jnp.not_equal,
+    "logical_and": jnp.logical_and,
+    "logical_or": jnp.logical_or,
+}
+
+_REDUCE: dict[str, Callable[..., Any]] = {
+    "sum": jnp.sum,
+    "mean": jnp.mean,
+    "var": jnp.var,
+    "std": jnp.std,
+    "prod": jnp.prod,
+    "max": jnp.max,
+    "min": jnp.min,
+    "logsumexp": jax.nn.logsumexp,
+    "any": jnp.any,
+    "all": jnp.all,
+    "count_nonzero": jnp.count_nonzero,
+}
+
+
+@final
+class JaxBackend:
+    """Executes plans with jax.numpy; shapes in plans are static Python ints."""
+
+    name = "jax"
+
+    def is_tensor(self, x: object) -> bool:
+        return isinstance(x, jax.Array)
+
+    def asarray(self, x: object, like: Any | None = None) -> Any:
+        if like is not None and isinstance(x, (bool, int, float)):
+            return jnp.asarray(x, dtype=jnp.result_type(like, x))
+        return jnp.asarray(x)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(np.dtype(x.dtype))
+
+    def is_floating(self, x: Any) -> bool:
+        return bool(jnp.issubdtype(x.dtype, jnp.floating))
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return jnp.reshape(x, shape)
+
+    def transpose(self, x: Any, perm: tuple[int, ...]) -> Any:
+        return jnp.transpose(x, perm)
+
+    def broadcast_to(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return jnp.broadcast_to(x, shape)
+
+    def concatenate(self, xs: Sequence[Any], axis: int) -> Any:
+        return jnp.concatenate(list(xs), axis=axis)
+
+    def slice_axis(self, x: Any, axis: int, start: int, stop: int) -> Any:
+        return jax.lax.slice_in_dim(x, start, stop, axis=axis)
+
+    def einsum(self, subscripts: str, *xs: Any) -> Any:
+        return jnp.einsum(subscripts, *xs)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return jnp.matmul(a, b)
+
+    def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> Any:
+        return _REDUCE[op](x, axis=axes)
+
+    def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
+        return _ELEMENTWISE[op](*xs)
+
+    def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return jax.nn.softmax(x, axis=axes)
+
+    def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return jax.nn.log_softmax(x, axis=axes)
+
+    def flip(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return jnp.flip(x, axis=axes)
+
+    def roll(self, x: Any, shifts: tuple[int, ...], axes: tuple[int, ...]) -> Any:
+        return jnp.roll(x, shifts, axis=axes)
+
+    def arange(self, n: int, dtype: str) -> Any:
+        return jnp.arange(n, dtype=dtype)
+
+    def apply(self, x: Any, func: Callable[..., Any], axes: tuple[int, ...]) -> Any:
+        return func(x, axis=axes)
+
+    def gather(self, x: Any, indices: tuple[Any, ...]) -> Any:
+        return jnp.asarray(x)[tuple(indices)]
+
+    def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
+        ref = jnp.asarray(x).at[tuple(indices)]
+        if mode == "set":
+            return ref.set(updates)
+        if mode == "add":
+            return ref.add(updates)
+        return ref.add(-jnp.asarray(updates))

@@ -1,0 +1,152 @@
+"""The Keras 3 backend: everything through ``keras.ops`` so KerasTensors trace symbolically."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import keras  # type: ignore[import-untyped]
+from keras import ops
+
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+
+_ELEMENTWISE: dict[str, Callable[..., Any]] = {
+    "add": ops.add,
+    "subtract": ops.subtract,
+    "multiply": ops.multiply,
+    "true_divide": ops.true_divide,
+    "divide": ops.true_divide,
+    "floor_divide": ops.floor_divide,
+    "maximum": ops.maximum,
+    "minimum": ops.minimum,
+    "logaddexp": ops.logaddexp,
+    "where": ops.where,
+    "less": ops.less,
+    "less_equal": ops.less_equal,
+    "greater": ops.greater,
+    "greater_equal": ops.greater_equal,
+    "equal": ops.equal,
+    "not_equal": ops.not_equal,
+    "logical_and": ops.logical_and,
+    "logical_or": ops.logical_or,
+}
+
+_REDUCE: dict[str, Callable[..., Any]] = {
+    "sum": ops.sum,
+    "mean": ops.mean,
+    "var": ops.var,
+    "std": ops.std,
+    "prod": ops.prod,
+    "max": ops.max,
+    "min": ops.min,
+    "logsumexp": ops.logsumexp,
+    "any": ops.any,
+    "all": ops.all,
+    "count_nonzero": ops.count_nonzero,
+}
+
+
+@final
+class KerasBackend:
+    """Executes plans with keras.ops (any Keras backend, symbolic or eager)."""
+
+    name = "keras"
+
+    def is_tensor(self, x: object) -> bool:
+        return isinstance(x, (keras.KerasTensor, keras.Variable)) or bool(keras.ops.is_tensor(x))
+
+    def asarray(self, x: object, like: Any | None = None) -> Any:
+        return ops.convert_to_tensor(x)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in x.shape)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(keras.backend.standardize_dtype(x.dtype))
+
+    def is_floating(self, x: Any) -> bool:
+        return self.dtype_name(x).startswith(("float", "bfloat"))
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return ops.reshape(x, shape)
+
+    def transpose(self, x: Any, perm: tuple[int, ...]) -> Any:
+        return ops.transpose(x, perm)
+
+    def broadcast_to(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return ops.broadcast_to(x, shape)
+
+    def concatenate(self, xs: Sequence[Any], axis: int) -> Any:
+        return ops.concatenate(list(xs), axis=axis)
+
+    def slice_axis(self, x: Any, axis: int, start: int, stop: int) -> Any:
+        shape = list(self.shape(x))
+        starts = [0] * len(shape)
+        starts[axis] = start
+        shape[axis] = stop - start
+        return ops.slice(x, starts, shape)
+
+    def einsum(self, subscripts: str, *xs: Any) -> Any:
+        return ops.einsum(subscripts, *xs)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return ops.matmul(a, b)
+
+    def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> Any:
+        return _REDUCE[op](x, axis=axes)
+
+    def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
+        return _ELEMENTWISE[op](*xs)
+
+    def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        shifted = ops.exp(x - ops.stop_gradient(ops.max(x, axis=axes, keepdims=True)))
+        return shifted / ops.sum(shifted, axis=axes, keepdims=True)
+
+    def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        shifted = x - ops.stop_gradient(ops.max(x, axis=axes, keepdims=True))
+        return shifted - ops.logsumexp(shifted, axis=axes, keepdims=True)
+
+    def flip(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return ops.flip(x, axis=axes)
+
+    def roll(self, x: Any, shifts: tuple[int, ...], axes: tuple[int, ...]) -> Any:
+        for shift, axis in zip(shifts, axes):
+            x = ops.roll(x, shift, axis=axis)
+        return x
+
+    def arange(self, n: int, dtype: str) -> Any:
+        return ops.arange(n, dtype=dtype)
+
+    def apply(self, x: Any, func: Callable[..., Any], axes: tuple[int, ...]) -> Any:
+        return func(x, axis=axes)
+
+    def _linear_index(self, x: Any, indices: tuple[Any, ...]) -> tuple[Any, tuple[int, ...]]:
+        """Fold ``k`` index tensors into one index into ``x`` reshaped to ``(-1, *rest)``."""
+        shape = self.shape(x)
+        k = len(indices)
+        linear: Any = 0
+        for axis, index in enumerate(indices):
+            index = ops.cast(ops.convert_to_tensor(index), "int32")
+            index = ops.where(index < 0, index + shape[axis], index)
+            linear = linear + index * math.prod(shape[axis + 1 : k])
+        return linear, shape[k:]
+
+    def gather(self, x: Any, indices: tuple[Any, ...]) -> Any:
+        linear, rest = self._linear_index(x, indices)
+        flat = ops.reshape(x, (-1, *rest))
+        return ops.take(flat, linear, axis=0)
+
+    def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
+        linear, rest = self._linear_index(x, indices)
+        flat = ops.reshape(x, (-1, *rest))
+        index_shape = tuple(int(d) for d in ops.shape(linear))
+        values = ops.broadcast_to(ops.cast(updates, flat.dtype), (*index_shape, *rest))
+        positions = ops.reshape(linear, (-1, 1))
+        values = ops.reshape(values, (-1, *rest))
+        if mode == "set":
+            out = ops.scatter_update(flat, positions, values)
+        else:
+            delta = ops.scatter(positions, values, ops.shape(flat))
+            out = flat + delta if mode == "add" else flat - delta
+        return ops.reshape(out, self.shape(x))

@@ -1,0 +1,73 @@
+"""Backend instances by name, and which backend a tensor's type belongs to."""
+
+from __future__ import annotations
+
+import sys
+from typing import cast
+
+import numpy as np
+
+from einx_typed.backends._numpy import NumpyBackend
+from einx_typed.backends.abstract import AbstractArray, AbstractBackend
+from einx_typed.backends.base import Backend
+
+BACKEND_NAMES = ("numpy", "jax", "torch", "keras", "abstract")
+
+_instances: dict[str, Backend] = {
+    "numpy": cast(Backend, NumpyBackend()),
+    "abstract": cast(Backend, AbstractBackend()),
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; imports its framework on first use.
+
+    Raises ``KeyError`` for an unknown name (callers turn it into a user-facing error).
+    """
+    backend = _instances.get(name)
+    if backend is not None:
+        return backend
+    if name not in BACKEND_NAMES:
+        raise KeyError(name)
+    if name == "jax":
+        from einx_typed.backends._jax import JaxBackend
+
+        backend = cast(Backend, JaxBackend())
+    elif name == "torch":
+        from einx_typed.backends._torch import TorchBackend
+
+        backend = cast(Backend, TorchBackend())
+    else:
+        from einx_typed.backends._keras import KerasBackend
+
+        backend = cast(Backend, KerasBackend())
+    # Backends are stateless: a racing thread may create a second instance; one wins.
+    return _instances.setdefault(name, backend)
+
+
+def tensor_kind(x: object) -> str | None:
+    """The name of the backend whose tensor ``x`` is, or ``None`` if it is no tensor.
+
+    A framework is only considered when its module is already in ``sys.modules``.
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
+        return "numpy"
+    if isinstance(x, AbstractArray):
+        return "abstract"
+    modules = sys.modules
+    if "torch" in modules:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return "torch"
+    if "jax" in modules:
+        import jax
+
+        if isinstance(x, jax.Array):
+            return "jax"
+    if "keras" in modules:
+        import keras  # type: ignore[import-untyped]
+
+        if isinstance(x, (keras.KerasTensor, keras.Variable)):
+            return "keras"
+    return None

@@ -1,0 +1,213 @@
+"""Shape-and-dtype-only arrays: run ops without any framework, like ``jax.eval_shape``.
+
+Ops called with :class:`AbstractArray` inputs return :class:`AbstractArray` outputs.  The
+spec layer uses this to resolve layers into parameter shapes; factories called in this mode
+may return abstract arrays too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import attrs
+import numpy as np
+
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+
+__all__ = ["AbstractArray", "AbstractBackend"]
+
+_COMPARISONS = frozenset(
+    {
+        "less",
+        "less_equal",
+        "greater",
+        "greater_equal",
+        "equal",
+        "not_equal",
+        "logical_and",
+        "logical_or",
+    }
+)
+
+
+def _to_shape(value: Sequence[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+def _to_dtype(value: object) -> str:
+    return str(np.dtype(value))  # type: ignore[call-overload]
+
+
+@final
+@attrs.frozen
+class AbstractArray:
+    """An array known only by its shape and dtype, e.g. ``AbstractArray((16, 32), "float32")``."""
+
+    shape: tuple[int, ...] = attrs.field(converter=_to_shape)
+    dtype: str = attrs.field(default="float32", converter=_to_dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def _dtype_of(x: object) -> Any:
+    """The NumPy dtype of an abstract array, a NumPy array or a Python scalar (weak)."""
+    if isinstance(x, AbstractArray):
+        return np.dtype(x.dtype)
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype
+    if isinstance(x, (bool, int, float, complex)):
+        return type(x)
+    return np.asarray(x).dtype
+
+
+def _shape_of(x: object) -> tuple[int, ...]:
+    if isinstance(x, AbstractArray):
+        return x.shape
+    return tuple(np.shape(x))  # type: ignore[call-overload]
+
+
+def _abstract(x: object) -> AbstractArray:
+    if isinstance(x, AbstractArray):
+        return x
+    array = np.asarray(x)
+    return AbstractArray(array.shape, str(array.dtype))
+
+
+def _float_of(dtype: Any) -> str:
+    return "float64" if _is_int_like(dtype) else _to_dtype(dtype)
+
+
+def _is_int_like(dtype: Any) -> bool:
+    return bool(np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_)
+
+
+@final
+class AbstractBackend:
+    """Computes only the shapes and dtypes (NumPy promotion rules) of every step."""
+
+    name = "abstract"
+
+    def is_tensor(self, x: object) -> bool:
+        return isinstance(x, AbstractArray)
+
+    def asarray(self, x: object, like: Any | None = None) -> AbstractArray:
+        return _abstract(x)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return _shape_of(x)
+
+    def dtype_name(self, x: Any) -> str:
+        return _to_dtype(_dtype_of(x))
+
+    def is_floating(self, x: Any) -> bool:
+        return bool(np.issubdtype(np.dtype(_dtype_of(x)), np.floating))
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> AbstractArray:
+        x = _abstract(x)
+        if math.prod(shape) != x.size:
+            raise ValueError(f"cannot reshape an array of shape {x.shape} into {shape}")
+        return AbstractArray(shape, x.dtype)
+
+    def transpose(self, x: Any, perm: tuple[int, ...]) -> AbstractArray:
+        x = _abstract(x)
+        if sorted(perm) != list(range(x.ndim)):
+            raise ValueError(f"invalid permutation {perm} for shape {x.shape}")
+        return AbstractArray(tuple(x.shape[p] for p in perm), x.dtype)
+
+    def broadcast_to(self, x: Any, shape: tuple[int, ...]) -> AbstractArray:
+        x = _abstract(x)
+        if np.broadcast_shapes(x.shape, shape) != tuple(shape):
+            raise ValueError(f"cannot broadcast shape {x.shape} to {shape}")
+        return AbstractArray(shape, x.dtype)
+
+    def concatenate(self, xs: Sequence[Any], axis: int) -> AbstractArray:
+        arrays = [_abstract(x) for x in xs]
+        shape = list(arrays[0].shape)
+        shape[axis] = sum(a.shape[axis] for a in arrays)
+        return AbstractArray(tuple(shape), _to_dtype(np.result_type(*(a.dtype for a in arrays))))
+
+    def slice_axis(self, x: Any, axis: int, start: int, stop: int) -> AbstractArray:
+        x = _abstract(x)
+        shape = list(x.shape)
+        shape[axis] = len(range(shape[axis])[start:stop])
+        return AbstractArray(tuple(shape), x.dtype)
+
+    def einsum(self, subscripts: str, *xs: Any) -> AbstractArray:
+        inputs, output = subscripts.split("->")
+        lengths: dict[str, int] = {}
+        for letters, x in zip(inputs.split(","), xs):
+            for letter, length in zip(letters, _shape_of(x)):
+                lengths[letter] = length
+        dtype = np.result_type(*(_dtype_of(x) for x in xs))
+        return AbstractArray(tuple(lengths[c] for c in output), _to_dtype(dtype))
+
+    def matmul(self, a: Any, b: Any) -> AbstractArray:
+        sa, sb = _shape_of(a), _shape_of(b)
+        if sa[-1] != sb[-2]:
+            raise ValueError(f"matmul of shapes {sa} and {sb}")
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        dtype = np.result_type(_dtype_of(a), _dtype_of(b))
+        return AbstractArray((*batch, sa[-2], sb[-1]), _to_dtype(dtype))
+
+    def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> AbstractArray:
+        x = _abstract(x)
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        dtype: str
+        if op in ("any", "all"):
+            dtype = "bool"
+        elif op == "count_nonzero":
+            dtype = "int64"
+        elif op in ("mean", "var", "std", "logsumexp"):
+            dtype = _float_of(x.dtype)
+        elif op in ("sum", "prod") and _is_int_like(x.dtype):
+            dtype = _to_dtype(np.result_type(x.dtype, np.int64))
+        else:
+            dtype = x.dtype
+        return AbstractArray(shape, dtype)
+
+    def elementwise(self, op: ElementwiseName, *xs: Any) -> AbstractArray:
+        shape = np.broadcast_shapes(*(_shape_of(x) for x in xs))
+        operands = xs[1:] if op == "where" else xs
+        dtype = np.result_type(*(_dtype_of(x) for x in operands))
+        if op in _COMPARISONS:
+            return AbstractArray(shape, "bool")
+        if op in ("true_divide", "divide", "logaddexp"):
+            return AbstractArray(shape, _float_of(dtype))
+        return AbstractArray(shape, _to_dtype(dtype))
+
+    def softmax(self, x: Any, axes: tuple[int, ...]) -> AbstractArray:
+        x = _abstract(x)
+        return AbstractArray(x.shape, _float_of(x.dtype))
+
+    def log_softmax(self, x: Any, axes: tuple[int, ...]) -> AbstractArray:
+        return self.softmax(x, axes)
+
+    def flip(self, x: Any, axes: tuple[int, ...]) -> AbstractArray:
+        return _abstract(x)
+
+    def roll(self, x: Any, shifts: tuple[int, ...], axes: tuple[int, ...]) -> AbstractArray:
+        return _abstract(x)
+
+    def arange(self, n: int, dtype: str) -> AbstractArray:
+        return AbstractArray((n,), dtype)
+
+    def apply(self, x: Any, func: Callable[..., Any], axes: tuple[int, ...]) -> AbstractArray:
+        return _abstract(x)
+
+    def gather(self, x: Any, indices: tuple[Any, ...]) -> AbstractArray:
+        x = _abstract(x)
+        index_shape = np.broadcast_shapes(*(_shape_of(i) for i in indices))
+        return AbstractArray((*index_shape, *x.shape[len(indices) :]), x.dtype)
+
+    def scatter(
+        self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode
+    ) -> AbstractArray:
+        return _abstract(x)

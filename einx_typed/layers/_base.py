@@ -1,0 +1,197 @@
+"""The base of every layer spec, and resolution by abstract evaluation.
+
+A single layer is written once, as a forward function over a :class:`Binding`.  Resolving
+runs it on an :class:`~einx_typed.backends.abstract.AbstractArray` with a
+:class:`Recorder`, whose tensor factories note every parameter the ops ask for; applying
+runs it on real arrays with a :class:`Bound` binding that hands out the given tensors.  The
+op semantics therefore live in the ops only.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, final
+
+import numpy as np
+
+from einx_typed.errors import EinxError, OperationError
+from einx_typed.layers._exprs import Items, dim_names
+from einx_typed.layers._frozen import FrozenMap
+from einx_typed.layers._init import InitSpec, init_for_op
+from einx_typed.layers._resolved import ParamSpec, Resolved, Tensor
+
+__all__ = ["Binding", "Bound", "Forward", "LayerSpec", "Recorder", "resolve_single"]
+
+_RESOLVE_CACHE_SIZE = 1024
+
+
+class LayerSpec(abc.ABC):
+    """A layer described as data; :meth:`resolve` binds it to an input shape and dtype."""
+
+    __slots__ = ()
+
+    def resolve(self, input_shape: Sequence[int], dtype: str = "float32") -> Resolved:
+        """Parameter table, output shape and pure ``apply`` for inputs of ``input_shape``.
+
+        Cached per (spec, shape, dtype); needs no framework.
+        """
+        return _resolve_cached(self, _checked_shape(input_shape), _checked_dtype(dtype))
+
+    @abc.abstractmethod
+    def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
+        """Resolve without the cache."""
+
+
+@functools.lru_cache(maxsize=_RESOLVE_CACHE_SIZE)
+def _resolve_cached(spec: LayerSpec, input_shape: tuple[int, ...], dtype: str) -> Resolved:
+    return spec._build(input_shape, dtype)
+
+
+def _checked_shape(shape: object) -> tuple[int, ...]:
+    if isinstance(shape, Sequence) and not isinstance(shape, str):
+        dims = list(shape)
+        if all(isinstance(d, int | np.integer) and not isinstance(d, bool) for d in dims) and all(
+            int(d) > 0 for d in dims
+        ):
+            return tuple(int(d) for d in dims)
+    raise OperationError(
+        f"resolve needs input_shape as a tuple of positive ints, got {shape!r}.",
+        hint="For example spec.resolve((64, 8, 8)).",
+    )
+
+
+def _checked_dtype(dtype: object) -> str:
+    try:
+        name = np.dtype(dtype).name  # type: ignore[call-overload]
+    except TypeError:
+        raise OperationError(
+            f"resolve needs dtype as a NumPy dtype name such as 'float32', got {dtype!r}."
+        ) from None
+    return str(name)
+
+
+class Binding(abc.ABC):
+    """Where a forward function gets its parameters and state from."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def param(self, name: str, items: Items) -> Tensor:
+        """Parameter ``name`` (a tensor, or a factory that an op calls with its shape)."""
+
+    @abc.abstractmethod
+    def state(self, name: str, items: Items, init: InitSpec, like: Tensor) -> Tensor:
+        """State tensor ``name`` of the shape of ``like`` (a freshly computed statistic)."""
+
+
+@final
+class Recorder(Binding):
+    """Resolution: factories that record a :class:`ParamSpec` and return abstract arrays."""
+
+    __slots__ = ("dtype", "params", "states")
+
+    def __init__(self, dtype: str) -> None:
+        self.dtype = dtype
+        self.params: dict[str, ParamSpec] = {}
+        self.states: dict[str, ParamSpec] = {}
+
+    def param(self, name: str, items: Items) -> Tensor:
+        from einx_typed.backends.abstract import AbstractArray
+
+        def factory(
+            shape: Sequence[int], init: str = "add", in_axis: Sequence[int] = ()
+        ) -> AbstractArray:
+            dims = tuple(int(d) for d in shape)
+            self.params[name] = ParamSpec(
+                shape=dims,
+                axes=dim_names(items, dims),
+                init=init_for_op(init, in_axis=tuple(int(a) for a in in_axis)),
+                dtype=self.dtype,
+                trainable=True,
+            )
+            return AbstractArray(dims, self.dtype)
+
+        return factory
+
+    def state(self, name: str, items: Items, init: InitSpec, like: Tensor) -> Tensor:
+        from einx_typed.backends.abstract import AbstractArray
+
+        dims = tuple(int(d) for d in like.shape)
+        self.states[name] = ParamSpec(
+            shape=dims, axes=dim_names(items, dims), init=init, dtype=self.dtype, trainable=False
+        )
+        return AbstractArray(dims, self.dtype)
+
+
+@final
+class Bound(Binding):
+    """Application: the arrays the caller passed."""
+
+    __slots__ = ("_params", "_state")
+
+    def __init__(self, params: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> None:
+        self._params = params
+        self._state = state
+
+    def param(self, name: str, items: Items) -> Tensor:
+        return self._params[name]
+
+    def state(self, name: str, items: Items, init: InitSpec, like: Tensor) -> Tensor:
+        return self._state[name]
+
+
+Forward = Callable[[Binding, Tensor, bool, bool, object], tuple[Tensor, dict[str, Tensor]]]
+"""``(binding, x, training, initializing, rng) -> (y, new_state)``."""
+
+
+def resolve_single(
+    spec: LayerSpec, forward: Forward, input_shape: tuple[int, ...], dtype: str
+) -> Resolved:
+    """Resolve one layer by running ``forward`` in training mode on an abstract input."""
+    from einx_typed.backends.abstract import AbstractArray
+
+    recorder = Recorder(dtype)
+    try:
+        y, _ = forward(recorder, AbstractArray(input_shape, dtype), True, False, None)
+    except EinxError as err:
+        raise rewrap(err, f"{spec!r} does not fit an input of shape {input_shape}") from None
+
+    def apply(
+        params: Mapping[str, Tensor],
+        x: Tensor,
+        state: Mapping[str, Tensor],
+        training: bool,
+        rng: object,
+        initializing: bool,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return forward(Bound(params, state), x, training, initializing, rng)
+
+    return Resolved(
+        spec=spec,
+        input_shape=input_shape,
+        dtype=dtype,
+        params=FrozenMap(recorder.params),
+        state=FrozenMap(recorder.states),
+        output_shape=tuple(int(d) for d in y.shape),
+        apply_fn=apply,
+    )
+
+
+def rewrap(err: EinxError, context: str) -> EinxError:
+    """The same kind of error with ``context`` put before its message."""
+    new: EinxError = type(err)(
+        f"{context}: {err.message}",
+        expr=err.expr,
+        span=err.span,
+        shapes=err.shapes,
+        axis_values=err.axis_values,
+        hint=err.hint,
+    )
+    return new
+
+
+def axes_subset(axes: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """The axis values that one op string uses (ops reject the others)."""
+    return {k: v for k, v in axes.items() if k in names}

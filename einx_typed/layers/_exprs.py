@@ -1,0 +1,203 @@
+"""Small rewrites of parsed expressions that the layers need, rendered back to op strings.
+
+The layers build the op strings they pass to the functional ops from the user's
+expressions: the input without brackets, the marked part (a parameter's expression), the
+unmarked part (a statistic's expression), a Linear layer's implicit weight and its bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from einx_typed.notation import render
+from einx_typed.notation.tree import (
+    Composition,
+    Concat,
+    EllipsisNode,
+    Expr,
+    Marker,
+    Named,
+    Node,
+    Unnamed,
+)
+
+__all__ = [
+    "demark",
+    "dim_names",
+    "has_marker",
+    "marked_part",
+    "named_axes",
+    "render_list",
+    "unmarked_part",
+    "walk_named",
+]
+
+Items = tuple[Node, ...]
+
+
+def render_list(items: Sequence[Node]) -> str:
+    """The op-string text of a list of items, e.g. ``b... (g c)``."""
+    return render(Expr(tuple(items)))
+
+
+def walk_named(items: Sequence[Node]) -> Iterator[Named]:
+    """Every named axis below ``items`` (the anonymous ellipsis included)."""
+    for node in items:
+        match node:
+            case Named():
+                yield node
+            case Unnamed():
+                pass
+            case Composition(items=inner) | Marker(items=inner):
+                yield from walk_named(inner)
+            case Concat(branches=branches):
+                for branch in branches:
+                    yield from walk_named(branch)
+            case EllipsisNode(inner=inner):
+                yield from walk_named((inner,))
+
+
+def named_axes(items: Sequence[Node]) -> list[str]:
+    """The distinct axis names below ``items`` in order of first appearance."""
+    seen: dict[str, None] = {}
+    for node in walk_named(items):
+        seen.setdefault(node.name, None)
+    return list(seen)
+
+
+def has_marker(items: Sequence[Node]) -> bool:
+    """Whether any bracket with content occurs below ``items``."""
+    for node in items:
+        match node:
+            case Marker(items=inner):
+                if inner:
+                    return True
+            case Composition(items=inner):
+                if has_marker(inner):
+                    return True
+            case Concat(branches=branches):
+                if any(has_marker(branch) for branch in branches):
+                    return True
+            case EllipsisNode(inner=inner):
+                if has_marker((inner,)):
+                    return True
+            case Named() | Unnamed():
+                pass
+    return False
+
+
+def demark(items: Sequence[Node]) -> Items:
+    """``items`` with every bracket removed and its content kept: ``b [c]`` -> ``b c``."""
+    out: list[Node] = []
+    for node in items:
+        match node:
+            case Marker(items=inner):
+                out.extend(demark(inner))
+            case Composition(items=inner):
+                out.append(Composition(demark(inner)))
+            case Concat(branches=branches):
+                out.append(Concat(tuple(demark(branch) for branch in branches)))
+            case EllipsisNode(inner=inner, ident=ident):
+                new_inner = demark((inner,))
+                out.append(EllipsisNode(_single(new_inner), ident))
+            case Named() | Unnamed():
+                out.append(node)
+    return tuple(out)
+
+
+def unmarked_part(items: Sequence[Node]) -> Items:
+    """``items`` with every bracket and its content removed: ``b [s...] (g [c])`` -> ``b (g)``.
+
+    A composition that loses all content stays as ``()``, a dimension of length 1.
+    """
+    out: list[Node] = []
+    for node in items:
+        match node:
+            case Marker():
+                pass
+            case Composition(items=inner):
+                out.append(Composition(unmarked_part(inner)))
+            case Concat(branches=branches):
+                out.append(Concat(tuple(unmarked_part(branch) for branch in branches)))
+            case EllipsisNode(inner=inner, ident=ident):
+                new_inner = unmarked_part((inner,))
+                if new_inner:
+                    out.append(EllipsisNode(_single(new_inner), ident))
+            case Named() | Unnamed():
+                out.append(node)
+    return tuple(out)
+
+
+def marked_part(items: Sequence[Node]) -> Items:
+    """The content of every bracket, flattened, in order: ``[b] ... [c]`` -> ``b c``.
+
+    Brackets inside a repeated atom stay repeated: ``b (s [r])... c`` -> ``r...``.
+    """
+    out: list[Node] = []
+    for node in items:
+        match node:
+            case Marker(items=inner):
+                out.extend(demark(inner))
+            case Composition(items=inner):
+                out.extend(marked_part(inner))
+            case Concat(branches=branches):
+                for branch in branches:
+                    out.extend(marked_part(branch))
+            case EllipsisNode(inner=inner, ident=ident):
+                out.extend(EllipsisNode(n, ident) for n in marked_part((inner,)))
+            case Named() | Unnamed():
+                pass
+    return tuple(out)
+
+
+def _single(items: Items) -> Node:
+    return items[0] if len(items) == 1 else Composition(items)
+
+
+def dim_names(items: Sequence[Node], shape: Sequence[int]) -> tuple[str, ...]:
+    """A name for every dimension of a tensor described by ``items`` (without brackets).
+
+    Ellipsis instances are numbered (``s...`` on two dimensions -> ``s.0 s.1``); other
+    dimensions are named by their text (``(h c)``; a one-item composition by its item).
+    When the repeat counts cannot be told from the rank alone the dimensions are
+    numbered ``dim0``, ``dim1``, ...
+    """
+    items = demark(items)
+    fixed = sum(1 for node in items if not isinstance(node, EllipsisNode))
+    ellipses = [node for node in items if isinstance(node, EllipsisNode)]
+    count = 0
+    if ellipses:
+        idents = {node.ident for node in ellipses}
+        free = len(shape) - fixed
+        if len(idents) != 1 or free < 0 or free % len(ellipses) != 0:
+            return tuple(f"dim{i}" for i in range(len(shape)))
+        count = free // len(ellipses)
+    elif fixed != len(shape):
+        return tuple(f"dim{i}" for i in range(len(shape)))
+    names: list[str] = []
+    for node in items:
+        if isinstance(node, EllipsisNode):
+            names.extend(_dim_name(node.inner, f".{i}") for i in range(count))
+        else:
+            names.append(_dim_name(node, ""))
+    return tuple(names)
+
+
+def _dim_name(node: Node, suffix: str) -> str:
+    match node:
+        case Named(name=name):
+            return name + suffix
+        case Unnamed(value=value):
+            return str(value)
+        case Composition(items=inner) if len(inner) == 1:
+            return _dim_name(inner[0], suffix)
+        case Composition(items=inner):
+            return "(" + " ".join(_dim_name(n, suffix) for n in inner) + ")"
+        case Concat(branches=branches):
+            return (
+                "(" + " + ".join(" ".join(_dim_name(n, suffix) for n in b) for b in branches) + ")"
+            )
+        case Marker(items=inner):
+            return " ".join(_dim_name(n, suffix) for n in inner)
+        case EllipsisNode():
+            return render(node)

@@ -1,0 +1,186 @@
+"""LinearSpec: ``y = dot(expr, x, weight) + bias`` (NOTATION 5.2)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from typing import final
+
+import attrs
+
+import einx_typed.ops as ops
+from einx_typed.errors import SpecError
+from einx_typed.layers._base import Binding, LayerSpec, axes_subset, resolve_single
+from einx_typed.layers._exprs import Items, demark, has_marker, named_axes, render_list
+from einx_typed.layers._frozen import FrozenMap
+from einx_typed.layers._resolved import Resolved, Tensor
+from einx_typed.layers._validate import (
+    AxisValue,
+    check_axes_used,
+    check_bool,
+    check_str,
+    field_error,
+    freeze_axes,
+    parse_field,
+)
+from einx_typed.notation.tree import (
+    Composition,
+    Concat,
+    EllipsisNode,
+    Marker,
+    Named,
+    Node,
+    Unnamed,
+)
+
+__all__ = ["LinearSpec"]
+
+_OWNER = "LinearSpec"
+
+
+@final
+@attrs.frozen
+class _LinearPlan:
+    """The op strings of one Linear expression."""
+
+    names: frozenset[str]
+    weight_items: Items
+    bias_items: Items
+    bias_expr: str
+    bias_names: frozenset[str]
+
+
+def _wrap(node: Node, ellipses: Sequence[EllipsisNode]) -> Node:
+    for ellipsis in reversed(ellipses):
+        node = EllipsisNode(node, ellipsis.ident)
+    return node
+
+
+def _marked_named(
+    items: Sequence[Node], marked: bool, ellipses: tuple[EllipsisNode, ...]
+) -> Iterator[tuple[Named | Unnamed, bool, tuple[EllipsisNode, ...]]]:
+    """Every leaf with whether it is marked and the ellipses around it."""
+    for node in items:
+        match node:
+            case Named() | Unnamed():
+                yield node, marked, ellipses
+            case Marker(items=inner):
+                yield from _marked_named(inner, True, ellipses)
+            case Composition(items=inner):
+                yield from _marked_named(inner, marked, ellipses)
+            case Concat(branches=branches):
+                for branch in branches:
+                    yield from _marked_named(branch, marked, ellipses)
+            case EllipsisNode(inner=inner):
+                yield from _marked_named((inner,), marked, (*ellipses, node))
+
+
+def _implicit_weight(inp: Items, out: Items, owner_error: SpecError) -> Items:
+    """NOTATION 3.2: marked named axes of input then output, once each, in their ellipses."""
+    weight: list[Node] = []
+    seen: set[str] = set()
+    for items in (inp, out):
+        for leaf, marked, ellipses in _marked_named(items, False, ()):
+            if not marked:
+                continue
+            if isinstance(leaf, Unnamed):
+                if leaf.value != 1:
+                    raise owner_error
+                continue
+            if leaf.name not in seen:
+                seen.add(leaf.name)
+                weight.append(_wrap(Named(leaf.name), ellipses))
+    return tuple(weight)
+
+
+def _bias_items(out: Items, weight_names: set[str]) -> Items:
+    """NOTATION 5.2: output axes whose name the weight uses, flattened, in output order."""
+    bias: list[Node] = []
+    for leaf, _, ellipses in _marked_named(out, False, ()):
+        if isinstance(leaf, Named) and leaf.name in weight_names:
+            bias.append(_wrap(Named(leaf.name), ellipses))
+    return tuple(bias)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(expr: str) -> _LinearPlan:
+    op = parse_field(_OWNER, "expr", expr)
+    if op.outputs is None:
+        raise field_error(
+            _OWNER,
+            "expr",
+            op,
+            "needs '->' between the input and the output, as in 'b... [c1->c2]'.",
+        )
+    if len(op.outputs) != 1 or len(op.inputs) not in (1, 2):
+        raise field_error(
+            _OWNER,
+            "expr",
+            op,
+            f"must describe one input (and optionally the weight) and one output; it has "
+            f"{len(op.inputs)} input(s) and {len(op.outputs)} output(s).",
+        )
+    out = op.outputs[0].items
+    if len(op.inputs) == 1:
+        inp = op.inputs[0].items
+        if not (has_marker(inp) or has_marker(out)):
+            raise field_error(
+                _OWNER,
+                "expr",
+                op,
+                "marks no axes, so the weight would be empty.",
+                hint="Put the axes the weight maps between in brackets: 'b... [c1->c2]'.",
+            )
+        unnamed_error = field_error(
+            _OWNER, "expr", op, "marks an unnamed axis other than 1, which a weight cannot use."
+        )
+        weight = _implicit_weight(inp, out, unnamed_error)
+    else:
+        if has_marker(out):
+            raise field_error(_OWNER, "expr", op, "must not use brackets in the output.")
+        weight = demark(op.inputs[1].items)
+    out_plain = demark(out)
+    bias = _bias_items(out_plain, set(named_axes(weight)))
+    bias_expr = f"{render_list(out_plain)}, {render_list(bias)} -> {render_list(out_plain)}"
+    names = {name for e in (*op.inputs, *op.outputs) for name in named_axes(e.items)}
+    return _LinearPlan(
+        names=frozenset(names),
+        weight_items=weight,
+        bias_items=bias,
+        bias_expr=bias_expr,
+        bias_names=frozenset(named_axes(out_plain)),
+    )
+
+
+@final
+@attrs.frozen
+class LinearSpec(LayerSpec):
+    """A linear layer: ``dot(expr, x, weight)`` plus a bias over the weight's output axes.
+
+    ``LinearSpec("b... [c1->c2]", axes={"c2": 64})`` maps the last axis to 64 channels;
+    ``LinearSpec("b [s...->s2] c", axes={"s2": 64})`` mixes the spatial axes.
+    """
+
+    expr: str
+    bias: bool = True
+    axes: FrozenMap[str, AxisValue] = attrs.field(factory=FrozenMap, converter=freeze_axes)
+
+    def __attrs_post_init__(self) -> None:
+        check_str(_OWNER, "expr", self.expr)
+        plan = _plan(self.expr)
+        check_bool(_OWNER, "bias", self.bias)
+        check_axes_used(_OWNER, self.axes, plan.names, [self.expr])
+
+    def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
+        return resolve_single(self, self._forward, input_shape, dtype)
+
+    def _forward(
+        self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        plan = _plan(self.expr)
+        weight = ctx.param("weight", plan.weight_items)
+        y = ops.dot(self.expr, x, weight, **axes_subset(self.axes, plan.names))
+        if self.bias:
+            bias = ctx.param("bias", plan.bias_items)
+            y = ops.add(plan.bias_expr, y, bias, **axes_subset(self.axes, plan.bias_names))
+        return y, {}

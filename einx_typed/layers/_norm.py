@@ -1,0 +1,228 @@
+"""NormSpec: normalisation by statistics over marked axes, with optional EMA (NOTATION 5.1, 5.4)."""
+
+from __future__ import annotations
+
+import functools
+from typing import final
+
+import attrs
+
+import einx_typed.ops as ops
+from einx_typed.errors import SpecError
+from einx_typed.layers import _math
+from einx_typed.layers._base import Binding, LayerSpec, axes_subset, resolve_single
+from einx_typed.layers._exprs import (
+    Items,
+    demark,
+    has_marker,
+    marked_part,
+    named_axes,
+    render_list,
+    unmarked_part,
+)
+from einx_typed.layers._frozen import FrozenMap
+from einx_typed.layers._init import Ones, Zeros
+from einx_typed.layers._resolved import Resolved, Tensor
+from einx_typed.layers._validate import (
+    AxisValue,
+    as_float,
+    check_axes_used,
+    check_bool,
+    check_rate,
+    check_str,
+    field_error,
+    freeze_axes,
+    parse_field,
+)
+from einx_typed.notation.tree import OpString
+
+__all__ = ["NormSpec"]
+
+_OWNER = "NormSpec"
+
+
+@final
+@attrs.frozen
+class _StatsPlan:
+    """``stats`` reduced by mean/var, and the broadcast back onto the input."""
+
+    names: frozenset[str]
+    reduced_items: Items
+    broadcast_expr: str
+
+
+@final
+@attrs.frozen
+class _ParamsPlan:
+    """``params``: where scale and bias live (its marked part)."""
+
+    names: frozenset[str]
+    param_items: Items
+    broadcast_expr: str
+
+
+def _single_expression(field: str, op: OpString) -> None:
+    if op.outputs is not None:
+        raise field_error(
+            _OWNER, field, op, "must be one expression without '->'.", hint="Write e.g. 'b... [c]'."
+        )
+    if len(op.inputs) != 1:
+        raise field_error(_OWNER, field, op, "must be one expression without ','.")
+
+
+@functools.lru_cache(maxsize=256)
+def _stats_plan(stats: str) -> _StatsPlan:
+    op = parse_field(_OWNER, "stats", stats)
+    _single_expression("stats", op)
+    items = op.inputs[0].items
+    if not has_marker(items):
+        raise field_error(
+            _OWNER,
+            "stats",
+            op,
+            "marks no axes to compute the statistics over.",
+            hint="Put the reduced axes in brackets: 'b... [c]' (layer norm), '[b...] c' "
+            "(batch norm).",
+        )
+    full = render_list(demark(items))
+    reduced = unmarked_part(items)
+    return _StatsPlan(
+        names=frozenset(named_axes(items)),
+        reduced_items=reduced,
+        broadcast_expr=f"{full}, {render_list(reduced)} -> {full}",
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _params_plan(params: str) -> _ParamsPlan:
+    op = parse_field(_OWNER, "params", params)
+    _single_expression("params", op)
+    items = op.inputs[0].items
+    if not has_marker(items):
+        raise field_error(
+            _OWNER,
+            "params",
+            op,
+            "marks no axes for the scale and bias.",
+            hint="Put the parameters' axes in brackets: 'b... [c]'.",
+        )
+    full = render_list(demark(items))
+    param_items = marked_part(items)
+    return _ParamsPlan(
+        names=frozenset(named_axes(items)),
+        param_items=param_items,
+        broadcast_expr=f"{full}, {render_list(param_items)} -> {full}",
+    )
+
+
+def _to_float(value: object) -> float:
+    return as_float(_OWNER, "epsilon", value)
+
+
+def _to_rate(value: object) -> float | None:
+    return None if value is None else as_float(_OWNER, "decay_rate", value)
+
+
+@final
+@attrs.frozen
+class NormSpec(LayerSpec):
+    """Normalise over the axes marked in ``stats``; scale and shift over ``params``' marks.
+
+    Layer norm ``NormSpec("b... [c]")``, instance norm ``NormSpec("b [s...] c")``, group norm
+    ``NormSpec("b [s...] (g [c])", axes={"g": 8})``, batch norm with EMA statistics
+    ``NormSpec("[b...] c", decay_rate=0.9)``, RMS norm
+    ``NormSpec("b... [c]", mean=False, bias=False)``.
+    """
+
+    stats: str
+    params: str = "b... [c]"
+    mean: bool = True
+    var: bool = True
+    scale: bool = True
+    bias: bool = True
+    epsilon: float = attrs.field(default=1e-5, converter=_to_float)
+    fastvar: bool = True
+    decay_rate: float | None = attrs.field(default=None, converter=_to_rate)
+    axes: FrozenMap[str, AxisValue] = attrs.field(factory=FrozenMap, converter=freeze_axes)
+
+    def __attrs_post_init__(self) -> None:
+        check_str(_OWNER, "stats", self.stats)
+        check_str(_OWNER, "params", self.params)
+        stats_plan = _stats_plan(self.stats)
+        for field in ("mean", "var", "scale", "bias", "fastvar"):
+            check_bool(_OWNER, field, getattr(self, field))
+        names = set(stats_plan.names)
+        exprs = [self.stats]
+        if self.scale or self.bias:
+            names |= _params_plan(self.params).names
+            exprs.append(self.params)
+        else:
+            parse_field(_OWNER, "params", self.params)
+        if self.epsilon < 0:
+            raise SpecError(f"NormSpec field 'epsilon' must be >= 0, got {self.epsilon!r}.")
+        if self.decay_rate is not None:
+            check_rate(_OWNER, "decay_rate", self.decay_rate, low_open=True)
+            if not (self.mean or self.var):
+                raise SpecError(
+                    "NormSpec field 'decay_rate' is set, but mean and var are both False, so "
+                    "there are no statistics to average.",
+                    hint="Drop decay_rate or enable mean/var.",
+                )
+        check_axes_used(_OWNER, self.axes, names, exprs)
+
+    def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
+        return resolve_single(self, self._forward, input_shape, dtype)
+
+    def _batch_statistics(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        plan = _stats_plan(self.stats)
+        axes = axes_subset(self.axes, plan.names)
+        mean = ops.mean(self.stats, x, **axes) if self.mean else None
+        if not self.var:
+            return mean, None
+        if mean is None:
+            return None, ops.mean(self.stats, _math.square(x), **axes)
+        if self.fastvar:
+            mean_of_squares = ops.mean(self.stats, _math.square(x), **axes)
+            var = _math.clip_min_zero(_math.subtract_same(mean_of_squares, _math.square(mean)))
+            return mean, var
+        return mean, ops.var(self.stats, x, **axes)
+
+    def _forward(
+        self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        plan = _stats_plan(self.stats)
+        stats_axes = axes_subset(self.axes, plan.names)
+        use_ema = self.decay_rate is not None and (initializing or not training)
+        new_state: dict[str, Tensor] = {}
+        mean: Tensor | None = None
+        var: Tensor | None = None
+        if use_ema:
+            if self.mean:
+                mean = new_state["mean"] = ctx.state("mean", plan.reduced_items, Zeros(), None)
+            if self.var:
+                var = new_state["var"] = ctx.state("var", plan.reduced_items, Ones(), None)
+        else:
+            mean, var = self._batch_statistics(x)
+            if self.decay_rate is not None:
+                for name, batch, init in (("mean", mean, Zeros()), ("var", var, Ones())):
+                    if batch is not None:
+                        ema = ctx.state(name, plan.reduced_items, init, batch)
+                        new_state[name] = _math.stop_gradient(
+                            _math.blend(ema, batch, self.decay_rate)
+                        )
+        y = x
+        if mean is not None:
+            y = ops.subtract(plan.broadcast_expr, y, mean, **stats_axes)
+        if var is not None:
+            inv_std = _math.rsqrt(_math.add_scalar(var, self.epsilon))
+            y = ops.multiply(plan.broadcast_expr, y, inv_std, **stats_axes)
+        if self.scale or self.bias:
+            params_plan = _params_plan(self.params)
+            params_axes = axes_subset(self.axes, params_plan.names)
+            if self.scale:
+                scale = ctx.param("scale", params_plan.param_items)
+                y = ops.multiply(params_plan.broadcast_expr, y, scale, **params_axes)
+            if self.bias:
+                bias = ctx.param("bias", params_plan.param_items)
+                y = ops.add(params_plan.broadcast_expr, y, bias, **params_axes)
+        return y, new_state

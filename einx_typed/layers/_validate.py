@@ -1,0 +1,136 @@
+"""Field checks shared by the layer specs; every failure is a SpecError naming the field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TypeAlias
+
+import numpy as np
+
+from einx_typed.errors import EinxError, SpecError
+from einx_typed.layers._frozen import FrozenMap
+from einx_typed.notation import parse_op
+from einx_typed.notation.tree import OpString
+
+__all__ = [
+    "AxisValue",
+    "check_axes_used",
+    "check_bool",
+    "check_rate",
+    "check_str",
+    "freeze_axes",
+    "parse_field",
+]
+
+AxisValue: TypeAlias = int | tuple[int, ...]
+"""The length of an axis (``c=64``) or of every instance of an ellipsis (``s=(8, 8)``)."""
+
+
+def parse_field(owner: str, field: str, text: object) -> OpString:
+    """Parse the op string of ``owner.field``, turning notation errors into SpecErrors."""
+    if not isinstance(text, str):
+        raise SpecError(
+            f"{owner} field '{field}' must be an op string (str), got {type(text).__name__}."
+        )
+    try:
+        return parse_op(text)
+    except EinxError as err:
+        raise SpecError(
+            f"{owner} field '{field}' is not valid einx notation: {err.message}",
+            expr=err.expr,
+            span=err.span,
+            hint=err.hint,
+        ) from None
+
+
+def field_error(
+    owner: str, field: str, op: OpString, reason: str, hint: str | None = None
+) -> SpecError:
+    """A SpecError about the expression in ``owner.field``, shown with the expression."""
+    return SpecError(f"{owner} field '{field}' {reason}", expr=op.text, hint=hint)
+
+
+def check_str(owner: str, field: str, value: object) -> None:
+    """``value`` must be a str (checked before it reaches typed helpers)."""
+    if not isinstance(value, str):
+        raise SpecError(
+            f"{owner} field '{field}' must be an op string (str), got {type(value).__name__}."
+        )
+
+
+def check_bool(owner: str, field: str, value: object) -> None:
+    """``value`` must be exactly True or False (not 0/1, not None)."""
+    if not isinstance(value, bool):
+        raise SpecError(f"{owner} field '{field}' must be True or False, got {value!r}.")
+
+
+def as_float(owner: str, field: str, value: object) -> float:
+    """``value`` as a finite float (ints allowed, bools not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise SpecError(f"{owner} field '{field}' must be a number, got {value!r}.")
+    result = float(value)
+    if not math.isfinite(result):
+        raise SpecError(f"{owner} field '{field}' must be finite, got {value!r}.")
+    return result
+
+
+def check_rate(owner: str, field: str, value: float, *, low_open: bool) -> None:
+    """``value`` must lie in ``[0, 1)`` (or ``(0, 1)`` when ``low_open``)."""
+    low_ok = value > 0 if low_open else value >= 0
+    if not (low_ok and value < 1):
+        interval = "(0, 1)" if low_open else "[0, 1)"
+        raise SpecError(f"{owner} field '{field}' must lie in {interval}, got {value!r}.")
+
+
+def _axis_value(name: str, value: object) -> AxisValue:
+    def bad() -> SpecError:
+        return SpecError(
+            f"Layer spec field 'axes' has the value {value!r} for axis {name!r}; an axis value "
+            "must be a positive int or a tuple of positive ints.",
+            hint=f"For example {name}=64 or, for an ellipsis, {name}=(8, 8).",
+        )
+
+    def one(v: object) -> int:
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) <= 0:
+            raise bad()
+        return int(v)
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return tuple(one(v) for v in value)
+    return one(value)
+
+
+def freeze_axes(value: object) -> FrozenMap[str, AxisValue]:
+    """Converter of the ``axes`` field: a read-only mapping of validated values."""
+    if value is None:
+        return FrozenMap()
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"Layer spec field 'axes' must be a mapping from axis names to values, got {value!r}."
+        )
+    out: dict[str, AxisValue] = {}
+    for name, v in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"Layer spec field 'axes' has the key {name!r}, which is no axis name.")
+        out[name] = _axis_value(name, v)
+    return FrozenMap(out)
+
+
+def check_axes_used(
+    owner: str, axes: Mapping[str, AxisValue], used: Iterable[str], exprs: Iterable[str]
+) -> None:
+    """Every key of ``axes`` must name an axis of one of the layer's expressions."""
+    used_set = set(used)
+    unknown = [name for name in axes if name not in used_set]
+    if unknown:
+        shown = ", ".join(repr(e) for e in exprs)
+        known = ", ".join(sorted(n for n in used_set if not n.startswith("_anonymous")))
+        raise SpecError(
+            f"{owner} field 'axes' gives {', '.join(repr(n) for n in unknown)}, which no "
+            f"expression of the layer uses ({shown}).",
+            axis_values=dict(axes),
+            hint=f"The layer's axes are: {known or 'none'}. Check the spelling.",
+        )

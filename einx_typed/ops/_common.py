@@ -1,0 +1,139 @@
+"""Planning helpers shared by the ops: parse, count operands, solve, build the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from einx_typed.errors import OperationError
+from einx_typed.notation import ExtraEquations
+from einx_typed.notation.tree import Concat, Expr, Marker, OpString
+from einx_typed.ops._engine import FactoryCall, Plan, Request
+from einx_typed.ops._layout import has_concat, has_marker
+from einx_typed.ops._program import ProgramBuilder
+
+__all__ = [
+    "build_plan",
+    "check_operand_count",
+    "find_node",
+    "parse",
+    "reject_concat",
+    "reject_markers",
+    "require_arrow",
+    "solve",
+]
+
+
+def parse(request: Request) -> OpString:
+    from einx_typed.notation import parse_op
+
+    return parse_op(request.text)
+
+
+def require_arrow(op: OpString, name: str) -> tuple[Expr, ...]:
+    if op.outputs is None:
+        raise OperationError(
+            f"{name} needs an output expression after '->'.",
+            expr=op.text,
+            span=(len(op.text), len(op.text) + 1),
+            hint=f"Write the output, e.g. '{op.text} -> ...'.",
+        )
+    return op.outputs
+
+
+def check_operand_count(op: OpString, inputs: Sequence[Expr], request: Request) -> None:
+    got = len(request.operands)
+    if len(inputs) != got:
+        raise OperationError(
+            f"{request.op} expects {len(inputs)} input tensor{'s' if len(inputs) != 1 else ''} "
+            f"for this expression, got {got}.",
+            expr=op.text,
+            span=_span_of(inputs) if inputs else None,
+        )
+
+
+def _span_of(exprs: Sequence[Expr]) -> tuple[int, int]:
+    return (exprs[0].span[0], exprs[-1].span[1])
+
+
+def find_node(exprs: Sequence[Expr], kind: type) -> Any:
+    from einx_typed.notation import iter_nodes
+
+    for expr in exprs:
+        for node in iter_nodes(expr):
+            if isinstance(node, kind):
+                return node
+    return None
+
+
+def reject_concat(op: OpString, exprs: Sequence[Expr], name: str) -> None:
+    if any(has_concat(e) for e in exprs):
+        node = find_node(exprs, Concat)
+        raise OperationError(
+            f"{name} does not allow concatenations ('+'); only rearrange does.",
+            expr=op.text,
+            span=node.span,
+        )
+
+
+def reject_markers(op: OpString, exprs: Sequence[Expr], message: str, hint: str) -> None:
+    if any(has_marker(e) for e in exprs):
+        node = find_node(exprs, Marker)
+        raise OperationError(message, expr=op.text, span=node.span, hint=hint)
+
+
+def solve(
+    request: Request,
+    op: OpString,
+    inputs: Sequence[Expr],
+    outputs: Sequence[Expr],
+    *,
+    cse_concat: bool = False,
+    extra: ExtraEquations | None = None,
+) -> tuple[tuple[Expr, ...], Mapping[str, int]]:
+    """Solve all expressions; returns the expanded expressions and the axis lengths."""
+    from einx_typed.notation import solve as solve_exprs
+
+    exprs = (*inputs, *outputs)
+    shapes = (*request.shapes, *(None for _ in outputs))
+    solution = solve_exprs(
+        exprs,
+        shapes,
+        request.axis_values,
+        text=op.text,
+        cse=request.cse,
+        cse_concat=cse_concat,
+        extra=extra,
+    )
+    return tuple(solution.exprs), solution.lengths
+
+
+def build_plan(
+    request: Request,
+    op: OpString,
+    builder: ProgramBuilder,
+    outputs: Sequence[int],
+    *,
+    factory_shapes: Sequence[tuple[int, ...]],
+    factory_kwargs: Mapping[int, Mapping[str, Any]] | None = None,
+    keep_scalars: bool = False,
+    spans: Sequence[tuple[int, int]] = (),
+) -> Plan:
+    """Finish a plan: how to prepare each operand, and the compiled program."""
+    prepare: list[FactoryCall | str | None] = []
+    for index, operand in enumerate(request.operands):
+        if operand.kind == "factory":
+            kwargs = (factory_kwargs or {}).get(index, {})
+            prepare.append(
+                FactoryCall(
+                    factory_shapes[index],
+                    tuple(kwargs.items()),
+                    op.text,
+                    spans[index] if index < len(spans) else None,
+                )
+            )
+        elif operand.kind == "list" or (operand.kind == "scalar" and not keep_scalars):
+            prepare.append("asarray")
+        else:
+            prepare.append(None)
+    return Plan(builder.build(outputs), tuple(prepare), len(outputs) == 1)

@@ -1,0 +1,203 @@
+"""Op results against NumPy float64 references, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import einx_typed as einx
+
+BACKENDS = ["numpy", "jax", "torch"]
+
+
+def to_backend(name: str, array: np.ndarray) -> Any:
+    if name == "numpy":
+        return array
+    if name == "jax":
+        jnp = pytest.importorskip("jax.numpy")
+        return jnp.asarray(array)
+    torch = pytest.importorskip("torch")
+    return torch.as_tensor(array)
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return np.asarray(value)
+
+
+rng = np.random.default_rng(0)
+
+
+def rand(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def close(result: object, expected: np.ndarray, tol: float = 1e-4) -> None:
+    got = to_numpy(result)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.astype(np.float64), expected, rtol=tol, atol=tol)
+
+
+def test_rearrange_reshape_transpose(backend: str) -> None:
+    x = rand(2, 12, 5)
+    y = einx.rearrange("b (h w) c -> c b w h", to_backend(backend, x), h=3)
+    close(y, x.astype(np.float64).reshape(2, 3, 4, 5).transpose(3, 0, 2, 1))
+
+
+def test_rearrange_concat_and_split(backend: str) -> None:
+    x, cls = rand(2, 3, 4, 8), rand(8)
+    y = einx.rearrange(
+        "b s... c, c -> b (1 + (s...)) c", to_backend(backend, x), to_backend(backend, cls)
+    )
+    expected = np.concatenate(
+        [np.broadcast_to(cls, (2, 1, 8)), x.reshape(2, 12, 8)], axis=1
+    ).astype(np.float64)
+    close(y, expected)
+    a, b = einx.rearrange("b (s + t) -> b s, t b", to_backend(backend, x.reshape(2, 96)), s=90)
+    close(a, x.reshape(2, 96)[:, :90].astype(np.float64))
+    close(b, x.reshape(2, 96)[:, 90:].T.astype(np.float64))
+
+
+def test_rearrange_broadcasts_new_axes(backend: str) -> None:
+    x = rand(3)
+    close(einx.rearrange("a -> a b", to_backend(backend, x), b=4), np.repeat(x[:, None], 4, 1))
+
+
+def test_dot_weight_shorthand(backend: str) -> None:
+    x, w = rand(4, 5, 6), rand(6, 7)
+    close(einx.dot("b... [c1->c2]", to_backend(backend, x), to_backend(backend, w)), x @ w)
+
+
+def test_dot_full_form_with_compositions(backend: str) -> None:
+    q, k = rand(2, 5, 12), rand(2, 7, 12)
+    y = einx.dot("b q (h c), b k (h c) -> b q k h", *(to_backend(backend, t) for t in (q, k)), h=3)
+    expected = np.einsum(
+        "bqhc,bkhc->bqkh", q.reshape(2, 5, 3, 4).astype(np.float64), k.reshape(2, 7, 3, 4)
+    )
+    close(y, expected)
+
+
+def test_dot_batched_contraction_and_private_axes(backend: str) -> None:
+    a, b = rand(3, 4, 5, 2), rand(3, 5, 6)
+    y = einx.dot("n i k p, n k j -> j n i", to_backend(backend, a), to_backend(backend, b))
+    close(y, np.einsum("nikp,nkj->jni", a.astype(np.float64), b))
+
+
+def test_dot_three_operands_and_spatial_mix(backend: str) -> None:
+    a, b, c = rand(3, 4), rand(4, 5), rand(5, 2)
+    y = einx.dot("i j, j k, k l -> i l", *(to_backend(backend, t) for t in (a, b, c)))
+    close(y, a.astype(np.float64) @ b @ c)
+    x, w = rand(2, 4, 4, 3), rand(2, 2, 3, 5)
+    y = einx.dot("b (s [s2->])... [c1->c2]", to_backend(backend, x), to_backend(backend, w))
+    expected = np.einsum("bxpyqc,pqcd->bxyd", x.reshape(2, 2, 2, 2, 2, 3).astype(np.float64), w)
+    close(y, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("add", np.add),
+        ("subtract", np.subtract),
+        ("multiply", np.multiply),
+        ("true_divide", np.true_divide),
+        ("maximum", np.maximum),
+        ("minimum", np.minimum),
+        ("logaddexp", np.logaddexp),
+    ],
+)
+def test_elementwise_bracket_shorthand(backend: str, name: str, reference: object) -> None:
+    x, b = rand(2, 3, 4), rand(4) + 3.0
+    y = getattr(einx, name)("b... [c]", to_backend(backend, x), to_backend(backend, b))
+    close(y, reference(x.astype(np.float64), b.astype(np.float64)))  # type: ignore[operator]
+
+
+def test_elementwise_aligns_by_name_and_infers_output(backend: str) -> None:
+    x, y = rand(2, 3), rand(3, 2)
+    close(
+        einx.subtract("a b, b a -> b a", to_backend(backend, x), to_backend(backend, y)),
+        x.T.astype(np.float64) - y,
+    )
+    close(einx.add("a b, a", to_backend(backend, x), to_backend(backend, x[:, 0])), x + x[:, :1])
+    close(einx.multiply("a b, ", to_backend(backend, x), 2.0), 2.0 * x.astype(np.float64))
+
+
+def test_where_and_comparisons(backend: str) -> None:
+    mask, a = rand(3, 3) > 0, rand(2, 3, 3)
+    y = einx.where("q k, b q k,", to_backend(backend, mask), to_backend(backend, a), -1.0)
+    close(y, np.where(mask, a, -1.0).astype(np.float64))
+    less = einx.less("a, a", to_backend(backend, a[0, 0]), to_backend(backend, a[1, 0]))
+    np.testing.assert_array_equal(to_numpy(less), a[0, 0] < a[1, 0])
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("sum", np.sum),
+        ("mean", np.mean),
+        ("var", np.var),
+        ("std", np.std),
+        ("prod", np.prod),
+        ("max", np.max),
+        ("min", np.min),
+    ],
+)
+def test_reduce_over_marked_axes(backend: str, name: str, reference: object) -> None:
+    x = rand(2, 3, 4, 5)
+    y = getattr(einx, name)("a [b] c [d]", to_backend(backend, x))
+    close(y, reference(x.astype(np.float64), axis=(1, 3)))  # type: ignore[operator]
+
+
+def test_reduce_logsumexp_any_count(backend: str) -> None:
+    x = rand(3, 4)
+    expected = np.log(np.sum(np.exp(x.astype(np.float64)), axis=1))
+    close(einx.logsumexp("a [b]", to_backend(backend, x)), expected)
+    positive = to_backend(backend, x > 0)
+    np.testing.assert_array_equal(to_numpy(einx.any("[a] b", positive)), (x > 0).any(0))
+    np.testing.assert_array_equal(to_numpy(einx.all("[a] b", positive)), (x > 0).all(0))
+    counted = to_numpy(einx.count_nonzero("a [b]", to_backend(backend, x > 0)))
+    np.testing.assert_array_equal(counted, (x > 0).sum(1))
+
+
+def test_reduce_keepdims_and_arrow_forms(backend: str) -> None:
+    x = rand(2, 6, 8, 3)
+    y = einx.mean("b (s [s2])... c", to_backend(backend, x), s2=2)
+    close(y, x.astype(np.float64).reshape(2, 3, 2, 4, 2, 3).mean(axis=(2, 4)))
+    y = einx.sum("a [b c] d", to_backend(backend, x), keepdims=True)
+    close(y, x.astype(np.float64).sum(axis=(1, 2))[:, None, :])
+    y = einx.max("a b c d -> d (a c)", to_backend(backend, x))
+    close(y, x.astype(np.float64).max(axis=1).transpose(2, 0, 1).reshape(3, 16))
+
+
+def test_softmax_is_joint_over_marked_axes(backend: str) -> None:
+    x = rand(2, 3, 4)
+    y = einx.softmax("a [b c]", to_backend(backend, x))
+    flat = x.astype(np.float64).reshape(2, 12)
+    e = np.exp(flat - flat.max(1, keepdims=True))
+    close(y, (e / e.sum(1, keepdims=True)).reshape(2, 3, 4))
+    close(
+        einx.log_softmax("a [b c]", to_backend(backend, x)),
+        np.log(e / e.sum(1, keepdims=True)).reshape(2, 3, 4),
+    )
+
+
+def test_flip_and_roll(backend: str) -> None:
+    x = rand(3, 4, 5)
+    close(einx.flip("a [b] c", to_backend(backend, x)), x[:, ::-1].astype(np.float64))
+    y = einx.roll("a [b c]", to_backend(backend, x), shift=2)
+    close(y, np.roll(x, (2, 2), axis=(1, 2)).astype(np.float64))
+    y = einx.roll("a [b c]", to_backend(backend, x), shift=(1, -2))
+    close(y, np.roll(x, (1, -2), axis=(1, 2)).astype(np.float64))
+
+
+def test_arange_grid(backend: str) -> None:
+    y = to_numpy(einx.arange("b a -> a b [2]", a=2, b=3, backend=backend))
+    expected = np.stack(np.meshgrid(np.arange(3), np.arange(2)), axis=-1)
+    np.testing.assert_array_equal(y, expected)
