@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export KERAS_BACKEND ?= jax
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: all install demo test typecheck lint pytest bench clean
+.PHONY: all install demo notation-demo test typecheck lint pytest bench clean
 
 all: test
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/train_torch.py
 
 typecheck: install
 	$(BIN)/mypy
@@ -35,8 +35,12 @@ pytest: install
 
 test: typecheck lint pytest
 
+notation-demo: install
+	$(BIN)/python examples/demo.py
+
 bench: install
 	$(BIN)/python benchmarks/bench_ops.py
+	$(BIN)/python benchmarks/bench_torch_layers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -19,7 +19,6 @@ imports this module.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,17 +35,8 @@ from einx_typed.layers import (
     NormSpec,
     SequentialSpec,
 )
-from einx_typed.layers._exprs import demark, walk_named
+from einx_typed.layers._exprs import fill_shape
 from einx_typed.layers._validate import parse_field
-from einx_typed.notation.tree import (
-    Composition,
-    Concat,
-    EllipsisNode,
-    Marker,
-    Named,
-    Node,
-    Unnamed,
-)
 
 __all__ = [
     "activation_specs",
@@ -85,58 +75,26 @@ def input_shapes(
     other axis gets a length in ``[1, max_side]`` and every root-level ellipsis a repeat
     count in ``[min_ellipsis, max_ellipsis]``.  Brackets are ignored.
     """
-    given = dict(axes or {})
     op = parse_field("input_shapes", "expr", expr)
-    items = demark(op.inputs[0].items)
-    counts: dict[int, int] = {}
     lengths: dict[str, int] = {}
+    counts: dict[int, int] = {}
 
-    def length(name: str, instance: int | None) -> int:
-        key = name if instance is None else f"{name}.{instance}"
+    def open_length(key: str) -> int:
         if key not in lengths:
-            value = given.get(name)
-            if isinstance(value, int):
-                lengths[key] = value
-            elif isinstance(value, tuple) and instance is not None and instance < len(value):
-                lengths[key] = value[instance]
-            else:
-                lengths[key] = draw(st.integers(1, max_side))
+            lengths[key] = draw(st.integers(1, max_side))
         return lengths[key]
 
-    def count(node: EllipsisNode) -> int:
-        if node.ident not in counts:
-            fixed = [
-                len(v)
-                for n in walk_named((node.inner,))
-                if isinstance(v := given.get(n.name), tuple)
-            ]
-            if fixed:
-                counts[node.ident] = fixed[0]
-            else:
-                counts[node.ident] = draw(st.integers(min_ellipsis, max_ellipsis))
-        return counts[node.ident]
+    def open_count(ident: int) -> int:
+        if ident not in counts:
+            counts[ident] = draw(st.integers(min_ellipsis, max_ellipsis))
+        return counts[ident]
 
-    def dim(node: Node, instance: int | None) -> int:
-        match node:
-            case Named(name=name):
-                return length(name, instance)
-            case Unnamed(value=value):
-                return value
-            case Composition(items=inner) | Marker(items=inner):
-                return math.prod(dim(n, instance) for n in inner)
-            case Concat(branches=branches):
-                return sum(math.prod(dim(n, instance) for n in branch) for branch in branches)
-            case EllipsisNode(inner=inner):
-                # An ellipsis inside a composition: the product of its instances.
-                return math.prod(dim(inner, i) for i in range(count(node)))
-
-    shape: list[int] = []
-    for node in items:
-        if isinstance(node, EllipsisNode):
-            shape.extend(dim(node.inner, i) for i in range(count(node)))
-        else:
-            shape.append(dim(node, None))
-    return tuple(shape)
+    shape = fill_shape(op.inputs[0].items, axes or {}, open_length, open_count)
+    if shape is None:
+        raise SpecError(
+            f"input_shapes cannot build shapes for {expr!r}: nested ellipses are not supported."
+        )
+    return shape
 
 
 _sizes = st.integers(1, 6)

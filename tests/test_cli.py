@@ -64,7 +64,10 @@ def test_inspect_loads_no_framework() -> None:
         (["inspect", str(DIGITS), "--input-shape", "64,x,8"], "is not a shape"),
         (["inspect", str(DIGITS), "--input-shape", "0,8"], "is not a shape"),
         (["inspect", str(DIGITS)], "--input-shape"),
-        (["inspect", str(ROOT / "specs" / "digits_mixer.toml"), "--input-shape", "64,8"], "shape"),
+        (
+            ["inspect", str(ROOT / "specs" / "digits_mixer.toml"), "--input-shape", "64,7,8"],
+            "not divisible",
+        ),
         (["inspect", str(DIGITS), "--input-shape", "64,8,8", "--dtype", "floaty"], "dtype"),
         (["frobnicate"], "invalid choice"),
     ],

@@ -34,6 +34,9 @@ einx = pytest.importorskip("einx")
 NAMES: Final = ("a", "b", "c", "d", "e", "f", "g", "h")
 ANONYMOUS: Final = "..."
 NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+COMPOSITION: Final = re.compile(r"\(([^()]*)\)")
+MARKER: Final = re.compile(r"\[([^\[\]]*)\]")
+ELEMENTWISE_OPS: Final = ("add", "multiply", "subtract")
 PERTURB_PROBABILITY: Final = 0.2
 
 
@@ -138,6 +141,8 @@ class Call:
     kwargs: dict[str, Any]
     params: dict[str, Any] = attrs.field(factory=dict)
     perturbation: str | None = None
+    marked_axes: int | None = None
+    """Number of marked axes after ellipsis expansion (softmax/flip calls only)."""
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -416,7 +421,23 @@ def vmap_calls(draw: st.DrawFn) -> Call:
     if draw(st.booleans()):
         order = draw(st.permutations(list(x.groups)))
         expr = f"{expr} -> {attrs.evolve(x, groups=tuple(order)).text()}"
-    return draw(perturbed(Call(op, expr, (x.shape(),), kwargs)))
+    call = Call(op, expr, (x.shape(),), kwargs, marked_axes=_effective_marks(x, kwargs))
+    return draw(perturbed(call))
+
+
+def _effective_marks(layout: Layout, kwargs: dict[str, Any]) -> int:
+    """Marked axes after expansion.  An ellipsis inside a composition whose count nothing
+    fixes stays one opaque axis, and a marker written inside it (``([t]...)``) is lost."""
+    count = 0
+    for group in layout.groups:
+        for atom in group.atoms:
+            if atom.name not in layout.marked:
+                continue
+            opaque = atom.ellipsis and group.composed and atom.name not in kwargs
+            if opaque and not layout.marker_inside:
+                continue
+            count += 1 if opaque else len(atom.lengths)
+    return count
 
 
 # --- deliberate differences ------------------------------------------------------------
@@ -434,8 +455,28 @@ def deliberate_difference(call: Call) -> str | None:
     if "|" in call.expr:
         # DESIGN.md §3: `|` is not an alias of `->`.
         return "bar-is-not-an-arrow"
+    left = call.expr.partition("->")[0]
+    shorthand = call.op in ELEMENTWISE_OPS and "," not in left and len(call.shapes) == 2
+    if shorthand and any("[" not in group for group in COMPOSITION.findall(left)):
+        # NOT in DESIGN.md §3 (reported for a decision, see the xfail test below):
+        # 0.3.0 keeps a composition without marked axes as `()` in the second operand
+        # of the bracket shorthand, einx_typed drops it.
+        return "shorthand-drops-unmarked-composition"
+    markers = MARKER.findall(left)
+    unmarked = MARKER.sub("", left)
+    if (
+        shorthand
+        and "->" not in call.expr
+        and not _names(unmarked)
+        and any(" " in m for m in markers)
+    ):
+        # NOTATION §3.3: textually identical output candidates count once.  0.3.0 breaks
+        # this when everything is marked and a marker holds several axes (`[a] [e d]`
+        # fails with "Could not implicitly determine output expression for 'a e d, a e d'").
+        return "identical-shorthand-operands"
     vmap_ops = ("softmax", "log_softmax", "flip", "roll")
-    if call.op in vmap_ops and "[" not in call.expr:
+    marks_something = any(_names(m) or "..." in m for m in MARKER.findall(call.expr))
+    if call.op in vmap_ops and (not marks_something or call.marked_axes == 0):
         # NOTATION §3.5 [0.3.0 quirk]: without a marked axis 0.3.0 acts on the whole tensor.
         return "vmap-op-without-marked-axis"
     if call.op in vmap_ops and "->" in call.expr:
@@ -517,6 +558,15 @@ def check_agreement(family: str, call: Call, seed: int) -> None:
 
 seeds = st.integers(0, 2**32 - 1)
 
+GENERATORS: Final = {
+    "rearrange": rearrange_calls(),
+    "concatenation": concat_calls(),
+    "dot": dot_calls(),
+    "elementwise": elementwise_calls(),
+    "reduce": reduce_calls(),
+    "vmap": vmap_calls(),
+}
+
 
 @given(rearrange_calls(), seeds)
 def test_rearrange_agrees_with_einx(call: Call, seed: int) -> None:
@@ -546,6 +596,17 @@ def test_reduce_agrees_with_einx(call: Call, seed: int) -> None:
 @given(vmap_calls(), seeds)
 def test_softmax_and_flip_agree_with_einx(call: Call, seed: int) -> None:
     check_agreement("vmap", call, seed)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="undocumented difference: einx_typed drops unmarked compositions from the "
+    "shorthand's second operand (0.3.0 keeps them as `()`); awaiting a decision",
+)
+def test_shorthand_keeps_unmarked_compositions_like_einx() -> None:
+    x, bias = np.zeros((2, 12, 4)), np.arange(4.0).reshape(1, 4)
+    expected = einx.add("b (h w) [c]", x, bias, h=3)
+    np.testing.assert_allclose(einx_typed.add("b (h w) [c]", x, bias, h=3), expected)
 
 
 def test_generated_calls_are_mostly_valid() -> None:

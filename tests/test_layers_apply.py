@@ -458,3 +458,48 @@ def test_softmax_activation_normalises_the_bracketed_axis(array_backend: ArrayBa
     y, _ = resolved.apply({}, array_backend.asarray(x.astype("float32")))
     expected = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(ArrayBackend.to_numpy(y), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_nested_sequentials_nest_the_prefixes() -> None:
+    inner = SequentialSpec(
+        [LinearSpec("b [c1->c2]", axes={"c2": 4}), NormSpec("[b] c", decay_rate=0.5)]
+    )
+    resolved = SequentialSpec(["tanh", inner, LinearSpec("b [c1->c2]", axes={"c2": 2})]).resolve(
+        (3, 5)
+    )
+    assert list(resolved.params) == [
+        *("1.0.weight", "1.0.bias", "1.1.scale", "1.1.bias", "2.weight", "2.bias")
+    ]
+    assert list(resolved.state) == ["1.1.mean", "1.1.var"]
+    rng = _rng()
+    params = {k: rng.normal(size=p.shape).astype("float32") for k, p in resolved.params.items()}
+    state = {"1.1.mean": np.zeros(4, "float32"), "1.1.var": np.ones(4, "float32")}
+    x = rng.normal(size=(3, 5))
+    y, new_state = resolved.apply(params, x.astype("float32"), state=state, training=True)
+    h = np.tanh(x) @ params["1.0.weight"] + params["1.0.bias"]
+    np.testing.assert_allclose(new_state["1.1.mean"], 0.5 * h.mean(axis=0), rtol=1e-4, atol=1e-5)
+    h = (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + EPS) * params["1.1.scale"]
+    h = h + params["1.1.bias"]
+    expected = h @ params["2.weight"] + params["2.bias"]
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_resolve_errors_keep_their_type_and_name_the_layer() -> None:
+    from einx_typed.errors import AxisSizeError, RankError
+
+    with pytest.raises(RankError) as info:
+        LinearSpec("b h w [->c]", axes={"c": 3}).resolve((4, 8))
+    assert "does not fit an input of shape (4, 8)" in str(info.value)
+    with pytest.raises(AxisSizeError):
+        NormSpec("b [s...] (g [c])", axes={"g": 3}).resolve((2, 4, 4, 8))
+    with pytest.raises(RankError, match=r"SequentialSpec item layers\[1\]"):
+        SequentialSpec(["relu", LinearSpec("b h [c1->c2]", axes={"c2": 2})]).resolve((4, 8))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((4, 0), "float32"), ((4, -1), "float32"), ((4, True), "float32"), ((4, 8), "floaty")],
+)
+def test_resolve_checks_its_arguments(shape: Any, dtype: str) -> None:
+    with pytest.raises(OperationError, match="resolve needs"):
+        NormSpec("b [c]").resolve(shape, dtype=dtype)

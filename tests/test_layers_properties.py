@@ -189,3 +189,38 @@ def test_resolution_is_cached() -> None:
     spec = NormSpec("[b...] c", decay_rate=0.9)
     assert spec.resolve((4, 3)) is attrs.evolve(spec).resolve([4, 3])
     assert spec.resolve((4, 3)) is not spec.resolve((4, 3), dtype="float64")
+
+
+@FAST
+@given(specs_with_inputs())
+def test_input_free_tables_agree_with_every_input(case: tuple[LayerSpec, tuple[int, ...]]) -> None:
+    spec, shape = case
+    tables = spec.resolve_params()
+    if tables is not None:
+        resolved = spec.resolve(shape)
+        assert tables == (resolved.params, resolved.state)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape"),
+    [
+        (LinearSpec("b... [c1->c2]", axes={"c1": 32, "c2": 64}), (7, 32)),
+        (LinearSpec("b... [c1->c2]", axes={"c2": 64}), None),
+        (LinearSpec("b [s...->s2] c", axes={"s": (4, 4), "s2": 3}), (2, 4, 4, 9)),
+        (LinearSpec("b [s...->s2] c", axes={"s2": 3}), None),
+        (LinearSpec("b [s2->s...] c", axes={"s2": 5, "s": (2, 3)}), (1, 5, 4)),
+        (NormSpec("[b...] c", decay_rate=0.9, axes={"c": 8}), (3, 2, 8)),
+        (NormSpec("b [s...] (g [c])", axes={"g": 8}), None),
+        (NormSpec("b... [c]", scale=False, bias=False), (4, 5)),
+        (DropoutSpec("[b] ... [c]", 0.2), (2, 3, 4)),
+        (ActivationSpec("gelu"), (3,)),
+    ],
+)
+def test_input_free_tables(spec: LayerSpec, shape: tuple[int, ...] | None) -> None:
+    """``shape`` is an input the tables must match, or None where no tables exist."""
+    tables = spec.resolve_params()
+    if shape is None:
+        assert tables is None
+    else:
+        resolved = spec.resolve(shape)
+        assert tables == (resolved.params, resolved.state)

@@ -534,6 +534,25 @@ def test_cse_merges_sub_runs_and_inside_markers() -> None:
     assert solution.shape(0) == (6, 4, 1)
 
 
+def test_cse_inside_nested_markers_is_opt_in() -> None:
+    """Reduce ops may merge a run inside a marker (NOTATION 2.5 rule 4); others may not."""
+    op = parse_op("([a b]) c 1")
+    with pytest.raises(AxisSizeError, match="Cannot determine the lengths of axes 'a' and 'b'"):
+        solve(op.inputs, [(10, 3, 1)], {}, text=op.text)
+    solution = solve(op.inputs, [(10, 3, 1)], {}, text=op.text, cse_in_markers=True)
+    assert dict(solution.lengths) == {"a b": 10, "c": 3}
+    marker = solution.exprs[0].items[0].items[0]
+    assert isinstance(marker, Marker) and marker.items == (Named("a b"),)
+    # A marker at root level keeps its items: merging them would change the rank.
+    op = parse_op("[a b] c")
+    with pytest.raises(RankError):
+        solve(op.inputs, [(10, 3)], {}, text=op.text, cse_in_markers=True)
+    # Rule 2 still holds: an axis used outside the run blocks the merge.
+    op = parse_op("([a b]) c, a")
+    with pytest.raises(AxisSizeError, match="Cannot determine"):
+        solve(op.inputs, [(10, 3), None], {}, text=op.text, cse_in_markers=True)
+
+
 def test_cse_of_concatenation_is_opt_in() -> None:
     op = parse_op("(a + b) c")
     with pytest.raises(AxisSizeError):

@@ -307,27 +307,27 @@ def test_factories_get_name_and_init() -> None:
     assert seen == [("upd", (5, 2), {"name": "add_at", "init": "add_at"})]
 
 
-def test_plan_is_built_once_per_signature() -> None:
+def test_plan_is_built_once_per_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index ops use the shared plan cache: one planner call per call signature."""
     from einx_typed.ops import _index_call
 
     x = np.zeros((3, 4))
     c = np.zeros((5,), np.int64)
     einx.get_at("[h] w, p -> p w", x, c)
-    built: list[object] = []
-    original = _index_call._prepare
+    built: list[str] = []
+    original = _index_call.plan_index
 
-    def counting(*args: Any) -> Any:
-        built.append(args)
-        return original(*args)
+    def counting(request: Any) -> Any:
+        built.append(request.op)
+        return original(request)
 
-    _index_call._prepare = counting  # type: ignore[assignment]
-    try:
-        einx.get_at("[h] w, p -> p w", x + 1, c)
-        assert built == []
-        einx.get_at("[h] w, p -> p w", np.zeros((3, 5)), c)
-        assert len(built) == 1
-    finally:
-        _index_call._prepare = original
+    monkeypatch.setattr(_index_call, "plan_index", counting)
+    np.testing.assert_array_equal(einx.get_at("[h] w, p -> p w", x + 1, c), np.ones((5, 4)))
+    assert built == []
+    einx.get_at("[h] w, p -> p w", np.zeros((3, 5)), c)
+    einx.add_at("[h] w, p, p w", x, c, np.ones((5, 4)))
+    einx.add_at("[h] w, p, p w", x, c, np.ones((5, 4)))
+    assert built == ["get_at", "add_at"]
 
 
 # --- errors ----------------------------------------------------------------------------

@@ -176,6 +176,18 @@ def test_reduce_keepdims_and_arrow_forms(backend: str) -> None:
     close(y, x.astype(np.float64).max(axis=1).transpose(2, 0, 1).reshape(3, 16))
 
 
+def test_reduce_merges_unknown_axes_inside_a_marker(backend: str) -> None:
+    """``([a b]) c 1`` (einx case 92): ``a b`` is one axis of length 10, as in einx 0.3.0."""
+    x = rand(10, 3, 1)
+    y = einx.mean("([a b]) c 1", to_backend(backend, x))
+    close(y, x.astype(np.float64).mean(axis=0, keepdims=True))
+    y = einx.sum("([a b]) c -> c", to_backend(backend, x[..., 0]))
+    close(y, x[..., 0].astype(np.float64).sum(axis=0))
+    # Other ops keep einx's rule: marked axes never merge, so 'a' and 'b' stay unknown.
+    with pytest.raises(einx.AxisSizeError, match="Cannot determine"):
+        einx.dot("([a b]) c -> c", to_backend(backend, x[..., 0]))
+
+
 def test_softmax_is_joint_over_marked_axes(backend: str) -> None:
     x = rand(2, 3, 4)
     y = einx.softmax("a [b c]", to_backend(backend, x))

@@ -11,6 +11,7 @@ from einx_typed.backends._registry import (
     get_backend,
     tensor_kind,
 )
+from einx_typed.backends._torch_compile import enable_torch_compile, register_graph_ops
 from einx_typed.backends.abstract import AbstractArray, AbstractBackend
 from einx_typed.backends.base import Backend, ScatterMode, Tensor
 
@@ -21,6 +22,8 @@ __all__ = [
     "Backend",
     "ScatterMode",
     "Tensor",
+    "enable_torch_compile",
     "get_backend",
+    "register_graph_ops",
     "tensor_kind",
 ]

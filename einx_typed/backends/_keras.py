@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-import keras  # type: ignore[import-untyped]
+import keras
 from keras import ops
 
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode

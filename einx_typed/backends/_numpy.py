@@ -71,7 +71,8 @@ class NumpyBackend:
         return tuple(np.shape(x))
 
     def dtype_name(self, x: Any) -> str:
-        return str(np.asarray(x).dtype)
+        dtype = x.dtype if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x).dtype
+        return str(dtype)
 
     def is_floating(self, x: Any) -> bool:
         return bool(np.issubdtype(np.asarray(x).dtype, np.floating))

@@ -42,7 +42,12 @@ def get_backend(name: str) -> Backend:
 
         backend = cast(Backend, KerasBackend())
     # Backends are stateless: a racing thread may create a second instance; one wins.
-    return _instances.setdefault(name, backend)
+    backend = _instances.setdefault(name, backend)
+    if name == "torch":
+        from einx_typed.backends._torch_compile import enable_torch_compile
+
+        enable_torch_compile()
+    return backend
 
 
 def tensor_kind(x: object) -> str | None:
@@ -66,7 +71,7 @@ def tensor_kind(x: object) -> str | None:
         if isinstance(x, jax.Array):
             return "jax"
     if "keras" in modules:
-        import keras  # type: ignore[import-untyped]
+        import keras
 
         if isinstance(x, (keras.KerasTensor, keras.Variable)):
             return "keras"

@@ -79,7 +79,9 @@ class TorchBackend:
         return torch.as_tensor(x, device=like.device)
 
     def shape(self, x: Any) -> tuple[int, ...]:
-        return tuple(x.shape)
+        # int() specialises symbolic sizes (torch.compile's dynamic shapes) to this call's
+        # sizes, with a guard, because plans need static shapes.
+        return tuple([int(d) for d in x.shape])
 
     def dtype_name(self, x: Any) -> str:
         return str(x.dtype).removeprefix("torch.")

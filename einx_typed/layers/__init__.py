@@ -16,7 +16,11 @@ Contract for binders (``einx_typed.nn.*``):
   epsilon=1e-5, fastvar=True, decay_rate=None, axes={})``,
   ``DropoutSpec(expr, drop_rate, axes={})``, ``ActivationSpec(name, expr=None)`` and
   ``SequentialSpec(layers)`` (items are specs; a plain string such as ``"gelu"`` becomes an
-  ``ActivationSpec``).  All are frozen, hashable, picklable ``attrs`` classes.
+  ``ActivationSpec``).  All are frozen, hashable, picklable ``attrs`` classes; ``axes`` is a
+  read-only :class:`FrozenMap`.  Activations: ``gelu`` (tanh approximation everywhere),
+  ``relu``, ``silu``, ``tanh``, ``sigmoid``, and ``softmax``/``log_softmax`` over the axes
+  bracketed in ``expr``.  ``DropoutSpec.mask_shape(shape)``/``mask_axes(shape)`` describe
+  the random mask.
 * Parameter names: Linear ``"weight"`` and ``"bias"``; Norm parameters ``"scale"`` and
   ``"bias"`` and Norm state (EMA statistics, ``trainable=False``) ``"mean"`` and ``"var"``.
   ``SequentialSpec`` prefixes the names of item ``i`` with ``"i."`` (activations count as
@@ -30,8 +34,15 @@ Contract for binders (``einx_typed.nn.*``):
 
   ``params``/``state`` map the names above to arrays of ``x``'s library; ``new_state`` is
   a new dict with the same keys as ``resolved.state`` (empty when there is no state).
-  Nothing is written in place.  ``initializing=True`` marks the framework's init phase:
+  Nothing is written in place.  ``apply`` checks the names and shapes of ``params`` and
+  ``state`` (``OperationError``), not the shape of ``x``: any input that the layer's
+  expressions accept works (e.g. another batch size, or one example under ``jax.vmap``).
+  ``initializing=True`` marks the framework's init phase:
   EMA statistics are then used for normalisation and returned unchanged.
+* ``spec.resolve_params(dtype="float32") -> (params, state) | None``: the same tables
+  without an input, when the axis values alone fix every shape (e.g. ``LinearSpec("b...
+  [c1->c2]", axes={"c1": 32, "c2": 64})``), else ``None``; lets a binder create parameters
+  (and load a checkpoint) before the first forward pass.
 * EMA rule (Norm with ``decay_rate``): the EMA statistics normalise when ``not training``
   or ``initializing``; batch statistics normalise when training; the state is updated
   (``ema <- decay_rate * ema + (1 - decay_rate) * batch_stat``, without gradient) only
@@ -52,7 +63,7 @@ Contract for binders (``einx_typed.nn.*``):
 """
 
 from einx_typed.layers._activation import ACTIVATION_NAMES, ActivationSpec
-from einx_typed.layers._base import LayerSpec
+from einx_typed.layers._base import LayerSpec, ParamTables
 from einx_typed.layers._dropout import DropoutSpec
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._init import (
@@ -87,6 +98,7 @@ __all__ = [
     "Normal",
     "Ones",
     "ParamSpec",
+    "ParamTables",
     "Resolved",
     "SequentialSpec",
     "TruncatedNormal",

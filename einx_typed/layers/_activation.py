@@ -9,8 +9,9 @@ import attrs
 import einx_typed.ops as ops
 from einx_typed.errors import SpecError
 from einx_typed.layers import _math
-from einx_typed.layers._base import Binding, LayerSpec, resolve_single
+from einx_typed.layers._base import Binding, LayerSpec, ParamTables, resolve_single
 from einx_typed.layers._exprs import has_marker
+from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import Resolved, Tensor
 from einx_typed.layers._validate import field_error, parse_field
 
@@ -61,6 +62,9 @@ class ActivationSpec(LayerSpec):
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         return resolve_single(self, self._forward, input_shape, dtype)
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        return FrozenMap(), FrozenMap()
 
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object

@@ -17,12 +17,25 @@ from typing import Any, final
 import numpy as np
 
 from einx_typed.errors import EinxError, OperationError
-from einx_typed.layers._exprs import Items, dim_names
+from einx_typed.layers._exprs import Items, dim_names, fill_shape
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._init import InitSpec, init_for_op
 from einx_typed.layers._resolved import ParamSpec, Resolved, Tensor
+from einx_typed.layers._validate import AxisValue
 
-__all__ = ["Binding", "Bound", "Forward", "LayerSpec", "Recorder", "resolve_single"]
+__all__ = [
+    "Binding",
+    "Bound",
+    "Forward",
+    "LayerSpec",
+    "ParamTables",
+    "Recorder",
+    "axes_subset",
+    "probe_shape",
+    "resolve_single",
+    "rewrap",
+    "static_tables_by_probing",
+]
 
 _RESOLVE_CACHE_SIZE = 1024
 
@@ -39,9 +52,65 @@ class LayerSpec(abc.ABC):
         """
         return _resolve_cached(self, _checked_shape(input_shape), _checked_dtype(dtype))
 
+    def resolve_params(self, dtype: str = "float32") -> ParamTables | None:
+        """The ``(params, state)`` tables if the axis values alone fix them, else ``None``.
+
+        ``LinearSpec("b... [c1->c2]", axes={"c1": 32, "c2": 64})`` gives its tables before
+        any input is seen (a binder can then load a checkpoint at once);
+        ``LinearSpec("b... [c1->c2]", axes={"c2": 64})`` gives ``None`` (c1 comes from
+        the input).  Found by resolving two inputs that differ in every axis the spec
+        leaves open, and comparing the tables.
+        """
+        return _static_tables_cached(self, _checked_dtype(dtype))
+
     @abc.abstractmethod
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         """Resolve without the cache."""
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        """:meth:`resolve_params` without the cache.
+
+        A hook with a safe default (no input-free tables), so that a custom spec needs
+        to implement :meth:`_build` only.
+        """
+        return None
+
+
+ParamTables = tuple[FrozenMap[str, ParamSpec], FrozenMap[str, ParamSpec]]
+"""``(params, state)`` of a resolved spec."""
+
+
+@functools.lru_cache(maxsize=_RESOLVE_CACHE_SIZE)
+def _static_tables_cached(spec: LayerSpec, dtype: str) -> ParamTables | None:
+    return spec._static_tables(dtype)
+
+
+def static_tables_by_probing(
+    spec: LayerSpec, items: Items, axes: Mapping[str, AxisValue], dtype: str
+) -> ParamTables | None:
+    """Resolve ``spec`` on two inputs fitting ``items`` whose open axes all differ.
+
+    Open axes get the lengths 2 and 3, open ellipses 1 and 2 repetitions; equal tables mean
+    the axis values alone fix them.
+    """
+    tables = []
+    for fill, count in ((2, 1), (3, 2)):
+        shape = probe_shape(items, axes, fill, count)
+        if shape is None:
+            return None
+        try:
+            resolved = spec.resolve(shape, dtype)
+        except EinxError:
+            return None
+        tables.append((resolved.params, resolved.state))
+    return tables[0] if tables[0] == tables[1] else None
+
+
+def probe_shape(
+    items: Items, axes: Mapping[str, AxisValue], fill: int, count: int
+) -> tuple[int, ...] | None:
+    """A shape for ``items``: the given axis values, ``fill`` and ``count`` elsewhere."""
+    return fill_shape(items, axes, lambda name: fill, lambda ident: count)
 
 
 @functools.lru_cache(maxsize=_RESOLVE_CACHE_SIZE)

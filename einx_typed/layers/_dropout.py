@@ -10,7 +10,14 @@ import attrs
 
 import einx_typed.ops as ops
 from einx_typed.errors import EinxError
-from einx_typed.layers._base import Binding, LayerSpec, axes_subset, resolve_single, rewrap
+from einx_typed.layers._base import (
+    Binding,
+    LayerSpec,
+    ParamTables,
+    axes_subset,
+    resolve_single,
+    rewrap,
+)
 from einx_typed.layers._exprs import (
     Items,
     demark,
@@ -122,6 +129,9 @@ class DropoutSpec(LayerSpec):
     def mask_axes(self, input_shape: Sequence[int]) -> tuple[str, ...]:
         """The axis names of the mask's dimensions (``("b", "c")`` for ``"[b] ... [c]"``)."""
         return dim_names(_plan(self.expr).mask_items, self.mask_shape(input_shape))
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        return FrozenMap(), FrozenMap()
 
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object

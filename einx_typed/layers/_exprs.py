@@ -7,8 +7,10 @@ unmarked part (a statistic's expression), a Linear layer's implicit weight and i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from einx_typed.layers._validate import AxisValue
 from einx_typed.notation import render
 from einx_typed.notation.tree import (
     Composition,
@@ -24,6 +26,7 @@ from einx_typed.notation.tree import (
 __all__ = [
     "demark",
     "dim_names",
+    "fill_shape",
     "has_marker",
     "marked_part",
     "named_axes",
@@ -201,3 +204,61 @@ def _dim_name(node: Node, suffix: str) -> str:
             return " ".join(_dim_name(n, suffix) for n in inner)
         case EllipsisNode():
             return render(node)
+
+
+def fill_shape(
+    items: Sequence[Node],
+    axes: Mapping[str, AxisValue],
+    open_length: Callable[[str], int],
+    open_count: Callable[[int], int],
+) -> tuple[int, ...] | None:
+    """A shape that fits ``items`` (brackets ignored) with the axis values ``axes``.
+
+    An axis without a value gets ``open_length(key)`` (``key`` is ``"s.1"`` for an
+    ellipsis instance; equal keys must get equal lengths); an ellipsis whose count no
+    tuple value fixes repeats ``open_count(ident)`` times.  ``None`` for nested ellipses.
+    """
+
+    def repeats(node: EllipsisNode) -> int:
+        for named in walk_named((node.inner,)):
+            value = axes.get(named.name)
+            if isinstance(value, tuple):
+                return len(value)
+        return open_count(node.ident)
+
+    def length(node: Node, instance: int | None) -> int | None:
+        match node:
+            case Named(name=name):
+                value = axes.get(name)
+                if isinstance(value, int):
+                    return value
+                if isinstance(value, tuple):
+                    if instance is None or instance >= len(value):
+                        return None
+                    return value[instance]
+                return open_length(name if instance is None else f"{name}.{instance}")
+            case Unnamed(value=value):
+                return value
+            case Composition(items=inner) | Marker(items=inner):
+                return _product([length(n, instance) for n in inner])
+            case Concat(branches=branches):
+                sums = [_product([length(n, instance) for n in b]) for b in branches]
+                return None if None in sums else sum(p for p in sums if p is not None)
+            case EllipsisNode(inner=inner):
+                if instance is not None:
+                    return None
+                return _product([length(inner, i) for i in range(repeats(node))])
+
+    shape: list[int | None] = []
+    for node in demark(items):
+        if isinstance(node, EllipsisNode):
+            shape.extend(length(node.inner, i) for i in range(repeats(node)))
+        else:
+            shape.append(length(node, None))
+    if None in shape:
+        return None
+    return tuple(d for d in shape if d is not None)
+
+
+def _product(values: Sequence[int | None]) -> int | None:
+    return None if None in values else math.prod(v for v in values if v is not None)

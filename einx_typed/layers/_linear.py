@@ -10,7 +10,14 @@ import attrs
 
 import einx_typed.ops as ops
 from einx_typed.errors import SpecError
-from einx_typed.layers._base import Binding, LayerSpec, axes_subset, resolve_single
+from einx_typed.layers._base import (
+    Binding,
+    LayerSpec,
+    ParamTables,
+    axes_subset,
+    resolve_single,
+    static_tables_by_probing,
+)
 from einx_typed.layers._exprs import Items, demark, has_marker, named_axes, render_list
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import Resolved, Tensor
@@ -44,6 +51,7 @@ class _LinearPlan:
     """The op strings of one Linear expression."""
 
     names: frozenset[str]
+    input_items: Items
     weight_items: Items
     bias_items: Items
     bias_expr: str
@@ -145,6 +153,7 @@ def _plan(expr: str) -> _LinearPlan:
     names = {name for e in (*op.inputs, *op.outputs) for name in named_axes(e.items)}
     return _LinearPlan(
         names=frozenset(names),
+        input_items=op.inputs[0].items,
         weight_items=weight,
         bias_items=bias,
         bias_expr=bias_expr,
@@ -173,6 +182,9 @@ class LinearSpec(LayerSpec):
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         return resolve_single(self, self._forward, input_shape, dtype)
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        return static_tables_by_probing(self, _plan(self.expr).input_items, self.axes, dtype)
 
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object

@@ -10,7 +10,14 @@ import attrs
 import einx_typed.ops as ops
 from einx_typed.errors import SpecError
 from einx_typed.layers import _math
-from einx_typed.layers._base import Binding, LayerSpec, axes_subset, resolve_single
+from einx_typed.layers._base import (
+    Binding,
+    LayerSpec,
+    ParamTables,
+    axes_subset,
+    resolve_single,
+    static_tables_by_probing,
+)
 from einx_typed.layers._exprs import (
     Items,
     demark,
@@ -47,6 +54,7 @@ class _StatsPlan:
     """``stats`` reduced by mean/var, and the broadcast back onto the input."""
 
     names: frozenset[str]
+    items: Items
     reduced_items: Items
     broadcast_expr: str
 
@@ -88,6 +96,7 @@ def _stats_plan(stats: str) -> _StatsPlan:
     reduced = unmarked_part(items)
     return _StatsPlan(
         names=frozenset(named_axes(items)),
+        items=items,
         reduced_items=reduced,
         broadcast_expr=f"{full}, {render_list(reduced)} -> {full}",
     )
@@ -172,6 +181,9 @@ class NormSpec(LayerSpec):
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         return resolve_single(self, self._forward, input_shape, dtype)
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        return static_tables_by_probing(self, _stats_plan(self.stats).items, self.axes, dtype)
 
     def _batch_statistics(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         plan = _stats_plan(self.stats)

@@ -9,7 +9,7 @@ import attrs
 
 from einx_typed.errors import EinxError, SpecError
 from einx_typed.layers._activation import ActivationSpec
-from einx_typed.layers._base import LayerSpec, rewrap
+from einx_typed.layers._base import LayerSpec, ParamTables, rewrap
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import ParamSpec, Resolved, Tensor
 from einx_typed.layers._rng import split_rng
@@ -48,6 +48,17 @@ class SequentialSpec(LayerSpec):
     """
 
     layers: tuple[LayerSpec, ...] = attrs.field(converter=_to_layers)
+
+    def _static_tables(self, dtype: str) -> ParamTables | None:
+        params: dict[str, ParamSpec] = {}
+        state: dict[str, ParamSpec] = {}
+        for index, layer in enumerate(self.layers):
+            tables = layer.resolve_params(dtype)
+            if tables is None:
+                return None
+            params.update({f"{index}.{k}": v for k, v in tables[0].items()})
+            state.update({f"{index}.{k}": v for k, v in tables[1].items()})
+        return FrozenMap(params), FrozenMap(state)
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         shape = input_shape

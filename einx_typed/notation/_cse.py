@@ -50,39 +50,46 @@ def _is_candidate(run: Sequence[Node]) -> bool:
 
 
 def merge_common_subexpressions(
-    exprs: Sequence[Expr], fixed: Collection[str], *, allow_concat: bool = False
+    exprs: Sequence[Expr],
+    fixed: Collection[str],
+    *,
+    allow_concat: bool = False,
+    in_markers: bool = False,
 ) -> tuple[Expr, ...]:
     """Merge every maximal mergeable run into one :class:`Named` axis.
 
     ``fixed`` holds the base names of axes with keyword values; runs that contain them are
     never merged.  Runs containing a marker, and (unless ``allow_concat``) runs containing a
-    concatenation, are never merged either.
+    concatenation, are never merged either.  With ``in_markers`` (the reduce ops, rule 4)
+    a run lying entirely inside a marker may merge, e.g. ``a b`` in ``([a b]) c``; a
+    marker at root level keeps its items, so that the rank is preserved (rule 6).
     """
     totals: dict[str, int] = {}
     item_lists: list[tuple[tuple[Node, ...], bool]] = []  # (items, whole runs allowed)
 
-    def collect(node: Node) -> None:
+    def collect(node: Node, nested: bool) -> None:
+        """``nested``: ``node`` lies inside a composition, so its runs keep the rank."""
         if isinstance(node, Named):
             totals[node.name] = totals.get(node.name, 0) + 1
         elif isinstance(node, Composition):
             item_lists.append((node.items, True))
             for item in node.items:
-                collect(item)
+                collect(item, True)
         elif isinstance(node, Marker):
-            item_lists.append((node.items, False))
+            item_lists.append((node.items, in_markers and nested))
             for item in node.items:
-                collect(item)
+                collect(item, nested)
         elif isinstance(node, Concat):
             for branch in node.branches:
                 for item in branch:
-                    collect(item)
+                    collect(item, nested)
         elif isinstance(node, EllipsisNode):
-            collect(node.inner)
+            collect(node.inner, nested)
 
     for expr in exprs:
         item_lists.append((expr.items, False))
         for item in expr.items:
-            collect(item)
+            collect(item, False)
 
     occurrences: dict[str, list[_Run]] = {}
     first_run: dict[str, Sequence[Node]] = {}

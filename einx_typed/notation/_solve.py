@@ -96,13 +96,16 @@ def solve(
     extra: ExtraEquations | None = None,
     check_unknown: bool = True,
     cse_concat: bool = False,
+    cse_in_markers: bool = False,
 ) -> Solution:
     """Expand and solve ``exprs`` against tensor ``shapes`` (``None``: unknown) and values.
 
     Raises :class:`~einx_typed.errors.RankError` when ranks, ellipsis counts or depths do
     not fit and :class:`~einx_typed.errors.AxisSizeError` when lengths are contradictory,
     undetermined or not positive.  ``cse_concat`` lets CSE also merge concatenations
-    (einx's rule for ``rearrange``/``solve``; ops that forbid concatenation leave it off).
+    (einx's rule for ``rearrange``/``solve``; ops that forbid concatenation leave it off);
+    ``cse_in_markers`` lets it merge runs inside a nested marker, e.g. ``([a b]) c``
+    (einx's rule for the reduce ops).
     """
     if len(shapes) != len(exprs):
         raise SolveError(
@@ -115,7 +118,9 @@ def solve(
     expansion = expand(exprs, shapes, values, context)
     expanded = expansion.exprs
     if cse:
-        expanded = merge_common_subexpressions(expanded, values.keys(), allow_concat=cse_concat)
+        expanded = merge_common_subexpressions(
+            expanded, values.keys(), allow_concat=cse_concat, in_markers=cse_in_markers
+        )
     equations = extra(expanded) if extra is not None else ()
     lengths = solve_lengths(
         expanded,

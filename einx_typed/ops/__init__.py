@@ -1,5 +1,6 @@
 """Functional ops in einx notation: one cached plan per call signature."""
 
+from einx_typed.backends import register_graph_ops
 from einx_typed.ops._factories import register_factory_adapter
 from einx_typed.ops.arange import arange
 from einx_typed.ops.dot import dot
@@ -42,6 +43,54 @@ from einx_typed.ops.reduce import (
 )
 from einx_typed.ops.solve import check, matches, solve
 from einx_typed.ops.vmap_with_axis import flip, log_softmax, roll, softmax, vmap_with_axis
+
+# Every op that returns tensors is one opaque node under torch.compile (solve, matches
+# and check return Python values and are traced through instead).
+register_graph_ops(
+    rearrange,
+    dot,
+    elementwise,
+    add,
+    subtract,
+    multiply,
+    divide,
+    true_divide,
+    floor_divide,
+    maximum,
+    minimum,
+    logaddexp,
+    where,
+    less,
+    less_equal,
+    greater,
+    greater_equal,
+    equal,
+    not_equal,
+    logical_and,
+    logical_or,
+    reduce,
+    sum,
+    mean,
+    var,
+    std,
+    prod,
+    max,
+    min,
+    logsumexp,
+    any,
+    all,
+    count_nonzero,
+    vmap_with_axis,
+    softmax,
+    log_softmax,
+    flip,
+    roll,
+    get_at,
+    set_at,
+    add_at,
+    subtract_at,
+    arange,
+)
 
 __all__ = [
     "add",

@@ -89,6 +89,7 @@ def solve(
     outputs: Sequence[Expr],
     *,
     cse_concat: bool = False,
+    cse_in_markers: bool = False,
     extra: ExtraEquations | None = None,
 ) -> tuple[tuple[Expr, ...], Mapping[str, int]]:
     """Solve all expressions; returns the expanded expressions and the axis lengths."""
@@ -103,6 +104,7 @@ def solve(
         text=op.text,
         cse=request.cse,
         cse_concat=cse_concat,
+        cse_in_markers=cse_in_markers,
         extra=extra,
     )
     return tuple(solution.exprs), solution.lengths
@@ -117,9 +119,15 @@ def build_plan(
     factory_shapes: Sequence[tuple[int, ...]],
     factory_kwargs: Mapping[int, Mapping[str, Any]] | None = None,
     keep_scalars: bool = False,
+    weak_scalars: bool = True,
     spans: Sequence[tuple[int, int]] = (),
 ) -> Plan:
-    """Finish a plan: how to prepare each operand, and the compiled program."""
+    """Finish a plan: how to prepare each operand, and the compiled program.
+
+    Python scalars are converted to tensors unless ``keep_scalars``; with ``weak_scalars``
+    they take the dtype of the first tensor operand, else their own (and factories get no
+    default ``dtype``), as index operands need.
+    """
     prepare: list[FactoryCall | str | None] = []
     for index, operand in enumerate(request.operands):
         if operand.kind == "factory":
@@ -130,10 +138,11 @@ def build_plan(
                     tuple(kwargs.items()),
                     op.text,
                     spans[index] if index < len(spans) else None,
+                    default_dtype=weak_scalars,
                 )
             )
         elif operand.kind == "list" or (operand.kind == "scalar" and not keep_scalars):
-            prepare.append("asarray")
+            prepare.append("asarray" if weak_scalars else "asarray_exact")
         else:
             prepare.append(None)
     return Plan(builder.build(outputs), tuple(prepare), len(outputs) == 1)

@@ -74,12 +74,17 @@ class Request:
 @final
 @attrs.frozen
 class FactoryCall:
-    """How to call the factory of one operand: its solved shape and keyword arguments."""
+    """How to call the factory of one operand: its solved shape and keyword arguments.
+
+    With ``default_dtype`` a ``dtype`` keyword is added when ``kwargs`` has none: that of
+    the first floating tensor operand, else ``"float32"``.
+    """
 
     shape: tuple[int, ...]
     kwargs: tuple[tuple[str, Any], ...]
     text: str
     span: tuple[int, int] | None
+    default_dtype: bool = True
 
 
 @final
@@ -88,7 +93,8 @@ class Plan:
     """A compiled call: operand preparation plus a backend-neutral program.
 
     ``prepare`` has one entry per operand: ``None`` (use as is), ``"asarray"`` (convert a
-    Python scalar or list) or a :class:`FactoryCall`.
+    Python scalar or list; a scalar takes the dtype of the first tensor operand),
+    ``"asarray_exact"`` (convert, keeping the value's own dtype) or a :class:`FactoryCall`.
     """
 
     program: Program
@@ -335,6 +341,8 @@ def _prepare(
             continue
         if action == "asarray":
             values[index] = backend.asarray(args[index], like=like)
+        elif action == "asarray_exact":
+            values[index] = backend.asarray(args[index])
         elif isinstance(action, FactoryCall):
             values[index] = _call_factory(action, backend, args[index], like)
     return values
@@ -344,7 +352,7 @@ def _call_factory(action: FactoryCall, backend: Backend, factory: Any, like: Any
     adapter = adapter_for(factory)
     func = adapter(factory) if adapter is not None else factory
     kwargs = dict(action.kwargs)
-    if "dtype" not in kwargs:
+    if action.default_dtype and "dtype" not in kwargs:
         floating = like is not None and backend.is_floating(like)
         kwargs["dtype"] = backend.dtype_name(like) if floating else "float32"
     result = call_factory(func, action.shape, kwargs)

@@ -242,7 +242,7 @@ def assemble(
                 builder.reshape(part, [*unit_shape[:position], size, *unit_shape[position + 1 :]])
             )
         shape = tuple(unit_shape)
-        return builder.emit("concatenate", parts, shape, trailing=(position,), pack=True)
+        return builder.emit("concatenate", parts, shape, trailing=(position,), pack=(0, len(parts)))
 
     result = walk(_units(expr.items, lengths, namer, False))
     return builder.reshape(result, root_shape(expr, lengths))

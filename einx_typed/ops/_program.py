@@ -27,8 +27,12 @@ class Step:
     inputs: tuple[int, ...]
     leading: tuple[Any, ...] = ()
     trailing: tuple[Any, ...] = ()
-    pack: bool = False
-    """Pass the input values as one list (``concatenate``) instead of one by one."""
+    pack: tuple[int, int] | None = None
+    """Pass the inputs ``inputs[start:stop]`` as one tuple, e.g. ``concatenate(xs)`` or
+    ``scatter(x, indices, updates)``; ``None`` passes every input separately."""
+
+
+_Call = tuple[str, tuple[int, ...], tuple[Any, ...], tuple[Any, ...], tuple[int, int] | None]
 
 
 @final
@@ -39,9 +43,7 @@ class Program:
     n_inputs: int
     steps: tuple[Step, ...]
     outputs: tuple[int, ...]
-    _calls: tuple[tuple[str, tuple[int, ...], tuple[Any, ...], tuple[Any, ...], bool], ...] = (
-        attrs.field(init=False, repr=False, eq=False)
-    )
+    _calls: tuple[_Call, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         calls = tuple((s.method, s.inputs, s.leading, s.trailing, s.pack) for s in self.steps)
@@ -56,11 +58,11 @@ class Program:
         """Execute on ``backend`` and return the output values."""
         values = list(operands)
         for method, inputs, leading, trailing, pack in self._calls:
-            args = [values[i] for i in inputs]
-            if pack:
-                values.append(getattr(backend, method)(*leading, args, *trailing))
-            else:
-                values.append(getattr(backend, method)(*leading, *args, *trailing))
+            args: list[Any] = [values[i] for i in inputs]
+            if pack is not None:
+                start, stop = pack
+                args[start:stop] = [tuple(args[start:stop])]
+            values.append(getattr(backend, method)(*leading, *args, *trailing))
         return [values[i] for i in self.outputs]
 
 
@@ -84,7 +86,7 @@ class ProgramBuilder:
         *,
         leading: tuple[Any, ...] = (),
         trailing: tuple[Any, ...] = (),
-        pack: bool = False,
+        pack: tuple[int, int] | None = None,
     ) -> int:
         """Append a step whose result has ``shape``; returns the new value's number."""
         self._steps.append(Step(method, tuple(inputs), leading, trailing, pack))

@@ -101,7 +101,11 @@ def _plan(request: Request) -> Plan:
         grid = parts[0]
     else:
         grid = builder.emit(
-            "concatenate", parts, (*grid_shape, len(parts)), trailing=(len(leaves),), pack=True
+            "concatenate",
+            parts,
+            (*grid_shape, len(parts)),
+            trailing=(len(leaves),),
+            pack=(0, len(parts)),
         )
     grid_leaves = [*leaves, *marked]
     grid = builder.reshape(grid, [leaf.length for leaf in grid_leaves])

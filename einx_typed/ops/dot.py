@@ -89,7 +89,11 @@ def _plan(request: Request) -> Plan:
         builder,
         [result],
         factory_shapes=shapes,
-        factory_kwargs={i: _factory_kwargs(ins, out, i) for i in range(len(ins))},
+        factory_kwargs={
+            i: _factory_kwargs(ins, out, i)
+            for i, operand in enumerate(request.operands)
+            if operand.kind == "factory"
+        },
         spans=[e.span for e in inputs],
     )
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from einx_typed.backends.base import ScatterMode, Tensor
-from einx_typed.ops._index_call import call_index
+from einx_typed.ops import _index_call
+from einx_typed.ops._engine import execute
 
 __all__ = ["add_at", "get_at", "set_at", "subtract_at"]
 
@@ -30,7 +31,7 @@ def get_at(
     opstring: str,
     tensor: Any,
     *coordinates: Any,
-    backend: Any = None,
+    backend: str | None = None,
     cse: bool = True,
     **axis_values: Any,
 ) -> Tensor:
@@ -41,7 +42,10 @@ def get_at(
     axes: ``get_at("b [h w] c, b p, b p -> b p c", x, rows, cols)``.
     A factory operand is called with ``name="embedding"`` and ``init="get_at"``.
     """
-    return call_index("get_at", opstring, (tensor, *coordinates), backend, cse, axis_values)
+    operands = (tensor, *coordinates)
+    return execute(
+        _index_call.plan_index, "get_at", opstring, operands, (), backend, cse, axis_values
+    )
 
 
 def _update(
@@ -53,16 +57,16 @@ def _update(
     cse: bool,
     axis_values: dict[str, Any],
 ) -> Tensor:
-    return call_index(
-        f"{op}_at", opstring, (tensor, *coordinates_and_updates), backend, cse, axis_values
-    )
+    operands = (tensor, *coordinates_and_updates)
+    planner = _index_call.plan_index
+    return execute(planner, f"{op}_at", opstring, operands, (), backend, cse, axis_values)
 
 
 def set_at(
     opstring: str,
     tensor: Any,
     *coordinates_and_updates: Any,
-    backend: Any = None,
+    backend: str | None = None,
     cse: bool = True,
     **axis_values: Any,
 ) -> Tensor:
@@ -80,7 +84,7 @@ def add_at(
     opstring: str,
     tensor: Any,
     *coordinates_and_updates: Any,
-    backend: Any = None,
+    backend: str | None = None,
     cse: bool = True,
     **axis_values: Any,
 ) -> Tensor:
@@ -95,7 +99,7 @@ def subtract_at(
     opstring: str,
     tensor: Any,
     *coordinates_and_updates: Any,
-    backend: Any = None,
+    backend: str | None = None,
     cse: bool = True,
     **axis_values: Any,
 ) -> Tensor:

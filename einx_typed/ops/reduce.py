@@ -87,7 +87,7 @@ def _plan(request: Request) -> Plan:
                 hint=f"Mark the axes to reduce, e.g. {name}('b [c]', x).",
             )
         reject_concat(op, op.inputs, name)
-        exprs, lengths = solve(request, op, op.inputs, ())
+        exprs, lengths = solve(request, op, op.inputs, (), cse_in_markers=True)
         expr = exprs[0]
         out = Expr(_strip_markers(expr.items, bool(keepdims)), expr.span)
         explicit_output = False
@@ -111,7 +111,7 @@ def _plan(request: Request) -> Plan:
                 span=marker.span,
             )
         reject_concat(op, (*op.inputs, *op.outputs), name)
-        exprs, lengths = solve(request, op, op.inputs, op.outputs)
+        exprs, lengths = solve(request, op, op.inputs, op.outputs, cse_in_markers=True)
         expr, out = exprs
         explicit_output = True
     namer = LeafNamer()
