@@ -114,20 +114,33 @@ def _native_module(case: Case, x: torch.Tensor) -> torch.nn.Module:
     return case.native()
 
 
-def _time(fn: Callable[[], object], *, min_time: float, repeats: int) -> float:
-    """Median seconds per call over ``repeats`` runs of an auto-sized loop."""
+def _loop_size(fn: Callable[[], object], min_time: float) -> int:
+    """Calls per timed repeat so that one repeat lasts about ``min_time`` seconds."""
     fn()
     start = time.perf_counter()
     fn()
     once = max(time.perf_counter() - start, 1e-7)
-    number = max(1, int(min_time / once))
-    samples = []
+    return max(1, int(min_time / once))
+
+
+def _time_interleaved(
+    fns: dict[str, Callable[[], object]], *, min_time: float, repeats: int
+) -> dict[str, float]:
+    """Median seconds per call of each function, their repeats interleaved.
+
+    Round-robin repeats expose every implementation to the same machine load, so the
+    ratios stay meaningful on a busy machine even when the absolute times drift.
+    """
+    numbers = {name: _loop_size(fn, min_time) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            number = numbers[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _step(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, backward: bool):
@@ -158,15 +171,18 @@ def _measure(
     repeats: int,
 ) -> dict[str, float | None]:
     """Seconds per step for ours, native and einx 0.3.0 (None where one cannot run)."""
-    results: dict[str, float | None] = {}
     makers: dict[str, tuple[Callable[[], torch.nn.Module] | None, torch.Tensor]] = {
         "native": (lambda: _native_module(case, x), _native_input(x, case)),
         "ours": (case.ours, x),
         "einx03": (case.einx03, x),
     }
+    steps: dict[str, Callable[[], object]] = {}
+    if mode == "compile":
+        # Each case compiles fresh modules of the same classes: without a reset, dynamo's
+        # per-code-object recompile limit (8) is hit after a few cases.
+        torch._dynamo.reset()
     for impl, (make, inp) in makers.items():
         if make is None:
-            results[impl] = None
             continue
         try:
             module = make().train()
@@ -175,13 +191,15 @@ def _measure(
             runner: Callable[[torch.Tensor], torch.Tensor] = module
             if mode == "compile":
                 runner = torch.compile(module, fullgraph=impl != "einx03", dynamic=False)
-            results[impl] = _time(_step(runner, inp, backward), min_time=min_time, repeats=repeats)
+            step = _step(runner, inp, backward)
+            step()  # compiles, and checks that it runs
+            steps[impl] = step
         except Exception as error:  # einx 0.3.0 under torch.compile may not work at all
             if impl == "ours":
                 raise
             print(f"  ({case.name} {impl} {mode}: {type(error).__name__}: {error})"[:200])
-            results[impl] = None
-    return results
+    times = _time_interleaved(steps, min_time=min_time, repeats=repeats)
+    return {impl: times.get(impl) for impl in makers}
 
 
 def _ratio(a: float | None, b: float | None) -> str:

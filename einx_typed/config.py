@@ -55,7 +55,6 @@ SPEC_TYPES: Final[Mapping[str, type[LayerSpec]]] = {
 """The ``"type"`` of each spec class in a config."""
 
 _TYPE_OF: Final[Mapping[type[LayerSpec], str]] = {cls: name for name, cls in SPEC_TYPES.items()}
-_FIELD_IN_MESSAGE: Final = re.compile(r"field '([A-Za-z_]\w*)")
 _FORMATS: Final = ("json", "toml")
 
 
@@ -92,11 +91,6 @@ def to_dict(spec: LayerSpec) -> dict[str, Any]:
     return out
 
 
-def _describe(path: str, source: str | None) -> str:
-    where = f"key {path}" if path else "the top level"
-    return f"{source}: {where}" if source else where
-
-
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
@@ -116,12 +110,14 @@ def _from_dict(data: object, path: str, source: str | None) -> LayerSpec:
         data = {"type": "activation", "name": data}
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"{_describe(path, source)}: expected a table describing a layer, got {data!r}."
+            f"expected a table describing a layer, got {data!r}.", path=source, key=path
         )
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in SPEC_TYPES:
         raise ConfigError(
-            f"{_describe(_join(path, 'type'), source)}: unknown layer type {kind!r}.",
+            f"unknown layer type {kind!r}.",
+            path=source,
+            key=_join(path, "type"),
             hint=f"Use one of {', '.join(SPEC_TYPES)}.",
         )
     cls = SPEC_TYPES[kind]
@@ -129,7 +125,9 @@ def _from_dict(data: object, path: str, source: str | None) -> LayerSpec:
     unknown = [k for k in data if k != "type" and k not in fields]
     if unknown:
         raise ConfigError(
-            f"{_describe(_join(path, str(unknown[0])), source)}: unknown key for a {kind} layer.",
+            f"unknown key for a {kind} layer.",
+            path=source,
+            key=_join(path, str(unknown[0])),
             hint=f"A {kind} layer takes {', '.join(fields)}.",
         )
     missing = [
@@ -137,15 +135,16 @@ def _from_dict(data: object, path: str, source: str | None) -> LayerSpec:
     ]
     if missing:
         raise ConfigError(
-            f"{_describe(path, source)}: the {kind} layer lacks the required key {missing[0]!r}."
+            f"the {kind} layer lacks the required key {missing[0]!r}.", path=source, key=path
         )
     kwargs = {k: v for k, v in data.items() if k != "type"}
     if cls is SequentialSpec:
         layers = kwargs["layers"]
         if not isinstance(layers, list | tuple):
             raise ConfigError(
-                f"{_describe(_join(path, 'layers'), source)}: expected a list of layers, "
-                f"got {layers!r}."
+                f"expected a list of layers, got {layers!r}.",
+                path=source,
+                key=_join(path, "layers"),
             )
         kwargs["layers"] = [
             _from_dict(item, _join(_join(path, "layers"), i), source)
@@ -154,10 +153,10 @@ def _from_dict(data: object, path: str, source: str | None) -> LayerSpec:
     try:
         return cls(**kwargs)
     except SpecError as err:
-        match = _FIELD_IN_MESSAGE.search(err.message)
-        key = _join(path, match.group(1)) if match else path
         raise ConfigError(
-            f"{_describe(key, source)}: {err.message}",
+            err.message,
+            path=source,
+            key=path if err.field is None else _join(path, err.field),
             expr=err.expr,
             span=err.span,
             axis_values=err.axis_values,
@@ -169,7 +168,8 @@ def _format_of(path: Path, fmt: str | None) -> str:
     fmt = fmt or path.suffix.lstrip(".").lower()
     if fmt not in _FORMATS:
         raise ConfigError(
-            f"{path}: cannot tell the config format from the file name.",
+            "cannot tell the config format from the file name.",
+            path=str(path),
             hint="Use a .json or .toml file, or pass format='json' or 'toml'.",
         )
     return fmt
@@ -184,13 +184,13 @@ def loads(text: str, fmt: str, *, source: str | None = None) -> LayerSpec:
         elif fmt == "toml":
             data = tomllib.loads(text)
         else:
-            raise ConfigError(f"{name}: unknown config format {fmt!r}; use 'json' or 'toml'.")
+            raise ConfigError(f"unknown config format {fmt!r}; use 'json' or 'toml'.", path=name)
     except json.JSONDecodeError as err:
         raise ConfigError(
-            f"{name}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}."
+            f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}.", path=name
         ) from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{name}: invalid TOML: {err}.") from None
+        raise ConfigError(f"invalid TOML: {err}.", path=name) from None
     return _from_dict(data, "", name)
 
 
@@ -201,9 +201,9 @@ def load(path: str | os.PathLike[str], *, format: str | None = None) -> LayerSpe
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(f"{file}: cannot read the file ({err.strerror}).") from None
+        raise ConfigError(f"cannot read the file ({err.strerror}).", path=str(file)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{file}: the file is not UTF-8 text.") from None
+        raise ConfigError("the file is not UTF-8 text.", path=str(file)) from None
     return loads(text, fmt, source=str(file))
 
 

@@ -9,12 +9,13 @@ a caret line under it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 
 __all__ = [
     "AxisSizeError",
     "ConfigError",
     "EinxError",
+    "ErrorContext",
     "NotationSyntaxError",
     "OperationError",
     "RankError",
@@ -59,6 +60,16 @@ def format_context(
     return "\n".join(lines)
 
 
+class ErrorContext(TypedDict, total=False):
+    """The keyword fields every :class:`EinxError` takes (see its constructor)."""
+
+    expr: str | None
+    span: tuple[int, int] | None
+    shapes: Sequence[tuple[int, ...] | None] | None
+    axis_values: Mapping[str, Any] | None
+    hint: str | None
+
+
 class EinxError(ValueError):
     """Base class of every error that einx_typed raises for a user mistake."""
 
@@ -91,12 +102,21 @@ class EinxError(ValueError):
             parts.append(f"Hint: {self.hint}")
         return "\n".join(parts)
 
+    def with_message(self, message: str) -> Self:
+        """A copy of this error (same class, same fields) with ``message`` instead."""
+        state = dict(self.__dict__)
+        state["message"] = message
+        return _rebuild(type(self), message, state)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep errors picklable (multiprocessing, pytest-xdist) despite keyword-only fields.
         return (_rebuild, (type(self), self.message, self.__dict__))
 
 
-def _rebuild(cls: type[EinxError], message: str, state: dict[str, Any]) -> EinxError:
+_E = TypeVar("_E", bound="EinxError")
+
+
+def _rebuild(cls: type[_E], message: str, state: dict[str, Any]) -> _E:
     err = cls.__new__(cls)
     ValueError.__init__(err, message)
     err.__dict__.update(state)
@@ -125,8 +145,44 @@ class OperationError(EinxError):
 
 
 class SpecError(EinxError):
-    """A layer spec is invalid; the message names the field."""
+    """A layer spec is invalid; ``field`` names the spec field (``"drop_rate"``,
+    ``"layers[3].name"``), which the message names too."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, **context: Unpack[ErrorContext]
+    ) -> None:
+        self.field = field
+        super().__init__(message, **context)
 
 
 class ConfigError(EinxError):
-    """A config dict or file is invalid; the message names the file and the key path."""
+    """A config dict or file is invalid.
+
+    ``path`` is the file (or ``<json text>``) and ``key`` the key path inside it
+    (``layers[3].drop_rate``; ``""`` for the top level); the message starts with both, as
+    in ``model.toml: key layers[3].drop_rate: ...``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(message, **context)
+
+    def location(self) -> str:
+        """``"<path>: key <key>"``, ``"<path>: the top level"``, ``"<path>"`` or ``""``."""
+        parts = [] if self.path is None else [self.path]
+        if self.key is not None:
+            parts.append(f"key {self.key}" if self.key else "the top level")
+        return ": ".join(parts)
+
+    def _render(self) -> str:
+        where = self.location()
+        text = super()._render()
+        return f"{where}: {text}" if where else text

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -104,10 +104,10 @@ class ArrayBackend:
         if self.name == "jax":
             import jax
 
-            return jax.Array
+            return cast(type, jax.Array)
         import torch
 
-        return torch.Tensor
+        return cast(type, torch.Tensor)
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:

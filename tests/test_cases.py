@@ -45,13 +45,13 @@ CASE_KEYS: Final[list[str]] = [case_key(i, case) for i, case in enumerate(CASES)
 class NewExpectation:
     """What einx_typed does instead of einx 0.3.0's recorded behaviour.
 
-    ``expect_error``: the call must raise an EinxError whose message contains every string
-    of ``error_contains``.  ``retry_without``: keyword arguments whose removal must restore
-    the recorded (0.3.0) expectation — the call is replayed a second time without them.
+    ``expect_error``: the call must raise an EinxError.  ``retry_without``: keyword
+    arguments that no expression uses; the error message must quote one of them (``'h'``),
+    and removing them must restore the recorded (0.3.0) expectation — the call is replayed
+    a second time without them.
     """
 
     expect_error: bool
-    error_contains: tuple[str, ...] = ()
     retry_without: tuple[str, ...] = ()
 
 
@@ -69,23 +69,23 @@ _ZERO_SIZE = (
 
 DELIBERATE_DIFFERENCES: Final[dict[str, tuple[NewExpectation, str]]] = {
     "247 add b p c, ": (
-        NewExpectation(True, error_contains=("h", "w"), retry_without=("h", "w")),
+        NewExpectation(True, retry_without=("h", "w")),
         _UNUSED_KWARG,
     ),
     "248 add c (p b), ": (
-        NewExpectation(True, error_contains=("h", "w"), retry_without=("h", "w")),
+        NewExpectation(True, retry_without=("h", "w")),
         _UNUSED_KWARG,
     ),
     "321 add (h b) w c, ": (
-        NewExpectation(True, error_contains=("p",), retry_without=("p",)),
+        NewExpectation(True, retry_without=("p",)),
         _UNUSED_KWARG,
     ),
     "322 add h c w, ": (
-        NewExpectation(True, error_contains=("p", "b"), retry_without=("p", "b")),
+        NewExpectation(True, retry_without=("p", "b")),
         _UNUSED_KWARG,
     ),
     "323 add h w, ": (
-        NewExpectation(True, error_contains=("p", "b", "c"), retry_without=("p", "b", "c")),
+        NewExpectation(True, retry_without=("p", "b", "c")),
         _UNUSED_KWARG,
     ),
     "242 set_at b [h w] c, b p [2], b p c -> b [h w] c": (NewExpectation(True), _ZERO_SIZE),
@@ -246,8 +246,8 @@ def test_case(index: int, array_backend: Any) -> None:
     if new.expect_error:
         with pytest.raises(einx_typed.EinxError) as info:
             call_op(case, array_backend, arguments, case["kwargs"])
-        for text in new.error_contains:
-            assert text in str(info.value)
+        if new.retry_without:
+            assert any(f"'{name}'" in str(info.value) for name in new.retry_without)
     if new.retry_without:
         kept = {k: v for k, v in case["kwargs"].items() if k not in new.retry_without}
         replay(case, array_backend, kept)
@@ -266,3 +266,41 @@ def test_case_file_is_complete() -> None:
     """The replay covers the whole reference file (427 cases, none dropped)."""
     assert len(CASES) == 427
     assert len(set(CASE_KEYS)) == len(CASES)
+
+
+# --- the other deliberate differences of DESIGN.md §3 (no case in the file exercises them) ---
+
+
+def test_bar_is_not_an_arrow() -> None:
+    """0.3.0 read `|` as an undocumented alias of `->` (NOTATION §8.14)."""
+    x = np.zeros((2, 3))
+    with pytest.raises(einx_typed.NotationSyntaxError):
+        einx_typed.rearrange("a b | b a", x)
+    assert einx_typed.rearrange("a b -> b a", x).shape == (3, 2)
+
+
+def test_concatenation_branch_names_are_checked_against_the_expression() -> None:
+    """0.3.0 accepted `(a + b) a` (NOTATION §1.5)."""
+    with pytest.raises(einx_typed.NotationSyntaxError):
+        einx_typed.rearrange("(a + b) a -> a b", np.zeros((5, 2)), b=3)
+
+
+def test_index_updates_do_not_mutate_and_add_at_accumulates() -> None:
+    """0.3.0 wrote into numpy inputs and let repeated indices overwrite (NOTATION §3.6)."""
+    x = np.zeros(4)
+    before = x.copy()
+    y = einx_typed.add_at("[h], p, p", x, np.array([1, 1, 3]), np.array([1.0, 2.0, 4.0]))
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(y, [0.0, 3.0, 0.0, 4.0])
+    z = einx_typed.set_at("[h], p, p", x, np.array([2]), np.array([5.0]))
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(z, [0.0, 0.0, 5.0, 0.0])
+
+
+def test_solve_and_matches_accept_unnamed_axes() -> None:
+    """0.3.0 crashed with a MemoryError on satisfiable expressions with unnamed axes."""
+    x = np.zeros((2, 3, 4))
+    assert einx_typed.matches("2 b c", x) is True
+    assert einx_typed.matches("3 b c", x) is False
+    assert_solution(einx_typed.solve("a 3 c", x), {"a": 2, "c": 4})
+    assert einx_typed.solve("a 2 c", x) is None

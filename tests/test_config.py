@@ -154,6 +154,14 @@ def test_bad_dicts_raise_config_error_with_the_key_path(data: Any, where: str, r
     assert reason in str(info.value)
 
 
+@pytest.mark.parametrize(("data", "where", "reason"), BAD_DICTS)
+def test_bad_dicts_carry_source_and_key_as_attributes(data: Any, where: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.from_dict(data, source="model.toml")
+    assert info.value.path == "model.toml"
+    assert info.value.key == ("" if where == "the top level" else where.removeprefix("key "))
+
+
 def test_bad_file_reports_name_and_key_path(tmp_path: Path) -> None:
     path = tmp_path / "model.toml"
     path.write_text(
@@ -164,6 +172,7 @@ def test_bad_file_reports_name_and_key_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(path)
     assert str(info.value).startswith(f"{path}: key layers[1].drop_rate: DropoutSpec field")
+    assert (info.value.path, info.value.key) == (str(path), "layers[1].drop_rate")
 
 
 @pytest.mark.parametrize(

@@ -53,3 +53,30 @@ def test_errors_pickle_round_trip() -> None:
 
 def test_caret_line_clamps_span() -> None:
     assert caret_line("ab", (5, 9)).splitlines()[1] == "      ^"
+
+
+def test_spec_error_keeps_its_field_through_pickling() -> None:
+    err = einx.SpecError("DropoutSpec field 'drop_rate' is 2.", field="drop_rate", hint="Use 0.1.")
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is einx.SpecError
+    assert (again.field, again.hint, str(again)) == ("drop_rate", "Use 0.1.", str(err))
+
+
+def test_config_error_renders_and_pickles_path_and_key() -> None:
+    err = einx.ConfigError("must lie in [0, 1).", path="m.toml", key="layers[3].drop_rate")
+    assert str(err) == "m.toml: key layers[3].drop_rate: must lie in [0, 1)."
+    assert err.message == "must lie in [0, 1)."
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.path, again.key, str(again)) == ("m.toml", "layers[3].drop_rate", str(err))
+    assert str(einx.ConfigError("bad.", key="")) == "the top level: bad."
+    assert str(einx.ConfigError("bad.", path="m.json")) == "m.json: bad."
+    assert str(einx.ConfigError("bad.")) == "bad."
+
+
+def test_with_message_keeps_class_and_fields() -> None:
+    err = einx.ConfigError("bad.", path="m.toml", key="expr", expr="a [b", span=(2, 3))
+    again = err.with_message("Item 2: bad.")
+    assert type(again) is einx.ConfigError
+    assert (again.path, again.key, again.expr, again.span) == ("m.toml", "expr", "a [b", (2, 3))
+    assert str(again).splitlines()[0] == "m.toml: key expr: Item 2: bad."
+    assert err.message == "bad."

@@ -100,3 +100,6 @@ def test_typeguard_hook_instruments_the_package() -> None:
     with pytest.raises(typeguard.TypeCheckError):
         einx_typed.errors.caret_line(42, None)  # type: ignore[arg-type]
     assert einx_typed.errors.caret_line("a b", (2, 3)).endswith("  ^")
+    # The ops are instrumented too: ``op_string: str`` rejects bytes before any parsing.
+    with pytest.raises(typeguard.TypeCheckError):
+        einx_typed.rearrange(b"a -> a", [1, 2], backend="numpy")  # type: ignore[arg-type]

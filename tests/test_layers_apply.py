@@ -503,3 +503,170 @@ def test_resolve_errors_keep_their_type_and_name_the_layer() -> None:
 def test_resolve_checks_its_arguments(shape: Any, dtype: str) -> None:
     with pytest.raises(OperationError, match="resolve needs"):
         NormSpec("b [c]").resolve(shape, dtype=dtype)
+
+
+# --- Norm: fused and general paths ----------------------------------------------------
+
+
+def _grouped_reference(
+    x: np.ndarray,
+    view: tuple[int, ...],
+    axes: tuple[int, ...],
+    mean: bool,
+    var: bool,
+    eps: float = EPS,
+) -> np.ndarray:
+    """Normalise ``x`` viewed as ``view`` over ``axes`` (float64), back in ``x``'s shape."""
+    xv = x.reshape(view)
+    out = xv - xv.mean(axis=axes, keepdims=True) if mean else xv
+    if var:
+        second = (
+            xv.var(axis=axes, keepdims=True) if mean else (xv * xv).mean(axis=axes, keepdims=True)
+        )
+        out = out / np.sqrt(second + eps)
+    return out.reshape(x.shape)
+
+
+# spec and its float64 reference on inputs of X_SHAPE = (4, 6, 5, 16)
+LAYOUT_CASES: dict[str, tuple[NormSpec, Callable[[np.ndarray], np.ndarray]]] = {
+    # fused: stats over trailing dims, scale/bias over the last one
+    "spatial_and_channels": (
+        NormSpec("b [s... c]"),
+        lambda x: _grouped_reference(x, X_SHAPE, (1, 2, 3), True, True),
+    ),
+    "layer_over_two_dims": (
+        NormSpec("b s [t c]", "b s [t c]"),
+        lambda x: _grouped_reference(x, X_SHAPE, (2, 3), True, True),
+    ),
+    "group_rms": (
+        NormSpec("b [s...] (g [c])", mean=False, axes={"g": 4}),
+        lambda x: _grouped_reference(x, (4, 6, 5, 4, 4), (1, 2, 4), False, True),
+    ),
+    "group_without_affine": (
+        NormSpec("b [s...] (g [c])", scale=False, bias=False, epsilon=0.5, axes={"g": 2}),
+        lambda x: _grouped_reference(x, (4, 6, 5, 2, 8), (1, 2, 4), True, True, eps=0.5),
+    ),
+    # general: no backend layout fits
+    "batch_and_channels": (
+        NormSpec("[b] s t [c]", "b... [c]"),
+        lambda x: _grouped_reference(x, X_SHAPE, (0, 3), True, True),
+    ),
+    "params_wider_than_stats": (
+        NormSpec("b... [c]", "b [s t c]"),
+        lambda x: _grouped_reference(x, X_SHAPE, (3,), True, True),
+    ),
+    "mean_only": (
+        NormSpec("b... [c]", var=False),
+        lambda x: _grouped_reference(x, X_SHAPE, (3,), True, False),
+    ),
+    "channels_first_groups": (
+        NormSpec("b [s...] ([c] g)", axes={"g": 4}),
+        lambda x: _grouped_reference(
+            x.reshape(4, 6, 5, 4, 4).transpose(0, 1, 2, 4, 3),
+            (4, 6, 5, 4, 4),
+            (1, 2, 4),
+            True,
+            True,
+        ).transpose(0, 1, 2, 4, 3),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(LAYOUT_CASES))
+def test_norm_layouts_match_reference(kind: str, array_backend: ArrayBackend) -> None:
+    spec, reference = LAYOUT_CASES[kind]
+    resolved = spec.resolve(X_SHAPE)
+    x, params = _norm_inputs(resolved)
+    for training in (True, False):
+        y, _ = resolved.apply(
+            _to(array_backend, params),
+            array_backend.asarray(x.astype("float32")),
+            training=training,
+        )
+        expected = _affine(reference(x).reshape(X_SHAPE), params)
+        np.testing.assert_allclose(ArrayBackend.to_numpy(y), expected, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "stats_axes", "view"),
+    [
+        (NormSpec("b [s...] (g [c])", decay_rate=0.8, axes={"g": 4}), (1, 2, 4), (4, 6, 5, 4, 4)),
+        (NormSpec("b... [c]", decay_rate=0.8), (3,), X_SHAPE),
+        (NormSpec("[b...] c", mean=False, decay_rate=0.8), (0, 1, 2), X_SHAPE),
+    ],
+)
+def test_norm_ema_of_any_layout_tracks_batch_statistics(
+    spec: NormSpec, stats_axes: tuple[int, ...], view: tuple[int, ...], array_backend: ArrayBackend
+) -> None:
+    resolved = spec.resolve(X_SHAPE)
+    x, params = _norm_inputs(resolved)
+    rng = _rng()
+    state = {k: rng.uniform(0.5, 1.5, size=p.shape) for k, p in resolved.state.items()}
+    y, new_state = resolved.apply(
+        _to(array_backend, params),
+        array_backend.asarray(x.astype("float32")),
+        state=_to(array_backend, state),
+        training=True,
+    )
+    xv = x.reshape(view)
+    batch = {"mean": xv.mean(axis=stats_axes), "var": xv.var(axis=stats_axes)}
+    if not spec.mean:
+        batch["var"] = (xv * xv).mean(axis=stats_axes)
+    assert set(new_state) == set(resolved.state) == ({"mean", "var"} if spec.mean else {"var"})
+    for name, value in new_state.items():
+        expected = 0.8 * state[name] + 0.2 * batch[name].reshape(state[name].shape)
+        np.testing.assert_allclose(ArrayBackend.to_numpy(value), expected, rtol=1e-4, atol=1e-5)
+    expected_y = _grouped_reference(x, view, stats_axes, spec.mean, True)
+    np.testing.assert_allclose(
+        ArrayBackend.to_numpy(y), _affine(expected_y, params), rtol=2e-4, atol=2e-4
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "kernel"),
+    [
+        (NormSpec("b... [c]"), "layer_norm"),
+        (NormSpec("b... [c]", mean=False, bias=False), "rms_norm"),
+        (NormSpec("b [s...] (g [c])", axes={"g": 4}), "native_group_norm"),
+        (NormSpec("b [s...] c"), "native_group_norm"),
+        (NormSpec("[b...] c", decay_rate=0.9), "native_batch_norm"),
+    ],
+)
+def test_torch_norms_run_one_fused_kernel(spec: NormSpec, kernel: str) -> None:
+    torch = pytest.importorskip("torch")
+    from torch.overrides import TorchFunctionMode
+
+    calls: list[str] = []
+
+    class Calls(TorchFunctionMode):  # type: ignore[misc]
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            calls.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    resolved = spec.resolve(X_SHAPE)
+    params = {k: torch.ones(p.shape) for k, p in resolved.params.items()}
+    state = {k: torch.ones(p.shape) for k, p in resolved.state.items()}
+    with Calls():
+        resolved.apply(params, torch.randn(X_SHAPE), state=state or None, training=True)
+    assert calls.count(kernel) == 1
+    # no separate reductions or elementwise steps over the input
+    assert not {"mean", "var", "var_mean", "sub", "rsqrt"} & set(calls), calls
+
+
+def test_torch_dropout_of_every_element_uses_the_global_generator() -> None:
+    torch = pytest.importorskip("torch")
+    shape = (64, 128, 16)
+    resolved = DropoutSpec("[...]", 0.25).resolve(shape)
+    x = torch.ones(shape)
+    torch.manual_seed(11)
+    first, _ = resolved.apply({}, x, training=True)
+    torch.manual_seed(11)
+    second, _ = resolved.apply({}, x, training=True)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    out = first.numpy()
+    np.testing.assert_allclose(out[out != 0], 1 / 0.75, rtol=1e-6)
+    assert abs(float(np.mean(out != 0)) - 0.75) <= 3 * np.sqrt(0.75 * 0.25 / out.size)
+    other, _ = resolved.apply({}, x, training=True)
+    assert not torch.equal(first, other)

@@ -7,7 +7,7 @@ from typing import Any, final
 
 import torch
 
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
 
 # Ops whose torch function rejects Python scalars as operands.
 _NEED_TENSORS = frozenset({"maximum", "minimum", "logaddexp", "logical_and", "logical_or"})
@@ -158,6 +158,149 @@ class TorchBackend:
         if mode == "subtract":
             values = -values
         return x.index_put(index, values, accumulate=True)
+
+    def normalize(
+        self,
+        x: Any,
+        layout: NormLayout,
+        scale: Any | None,
+        bias: Any | None,
+        *,
+        epsilon: float,
+        center: bool,
+        mean: Any | None = None,
+        var: Any | None = None,
+        with_stats: bool = False,
+    ) -> tuple[Any, Any | None, Any | None]:
+        """One fused torch kernel where the layout has one, else a few elementwise ops.
+
+        Layer norm and RMS norm go to ``layer_norm``/``rms_norm``; batch norm to
+        ``native_batch_norm`` and group/instance norm to ``native_group_norm`` on a
+        channels-last view, which return the batch statistics alongside the output
+        (``var`` is recovered from ``1 / sqrt(var + epsilon)``).
+        """
+        c = layout.channels
+        weight = None if scale is None else _view(scale, (c,))
+        shift = None if bias is None else _view(bias, (c,))
+        if not _fusable(x, weight, shift, mean, var):
+            return _normalize_composed(
+                x, layout, weight, shift, epsilon, center, mean, var, with_stats
+            )
+        if var is not None:
+            if center and mean is not None and layout.batch == 1 and layout.groups == c:
+                rows = _view(x, (layout.length, c))
+                y = torch.nn.functional.batch_norm(
+                    rows, _view(mean, (c,)), _view(var, (c,)), weight, shift, False, 0.0, epsilon
+                )
+                return _view(y, x.shape), None, None
+        elif layout.length == 1 and layout.groups == 1 and not with_stats:
+            rows = _view(x, (layout.batch, c))
+            if center:
+                y = torch.nn.functional.layer_norm(rows, (c,), weight, shift, epsilon)
+                return _view(y, x.shape), None, None
+            y = torch.nn.functional.rms_norm(rows, (c,), weight, epsilon)
+            if shift is not None:
+                y = y + shift
+            return _view(y, x.shape), None, None
+        elif center and layout.batch == 1 and layout.groups == c:
+            rows = _view(x, (layout.length, c))
+            y, batch_mean, inv_std = torch.native_batch_norm(
+                rows, weight, shift, None, None, True, 0.0, epsilon
+            )
+            return _view(y, x.shape), *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
+        elif center:
+            image = _channels_first(x, layout)
+            y, batch_mean, inv_std = torch.native_group_norm(
+                image, weight, shift, layout.batch, c, layout.length, layout.groups, epsilon
+            )
+            y = _view(y if y.ndim == 2 else y.movedim(1, -1), x.shape)
+            return y, *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
+        return _normalize_composed(x, layout, weight, shift, epsilon, center, mean, var, with_stats)
+
+
+def _view(t: Any, shape: Sequence[int]) -> Any:
+    """``t`` reshaped to ``shape``; ``t`` itself if it has that shape (saves a call)."""
+    return t if tuple(t.shape) == tuple(shape) else t.reshape(shape)
+
+
+def _channels_first(x: Any, layout: NormLayout) -> Any:
+    """``x`` as ``(batch, channels, ...)`` in its own (channels-last) memory.
+
+    ``native_group_norm`` takes 2-D, or 4-D/5-D inputs that are contiguous in the standard or
+    the channels-last format; anything else is copied into channels-last.
+    """
+    batch, c = layout.batch, layout.channels
+    if layout.length == 1:
+        image = _view(x, (batch, c))
+        return image if image.is_contiguous() else image.contiguous()
+    if x.ndim in (4, 5) and x.shape[0] == batch and x.shape[-1] == c:
+        image = x.movedim(-1, 1)
+    else:
+        image = x.reshape(batch, layout.length, 1, c).permute(0, 3, 1, 2)
+    layout_format = torch.channels_last if image.ndim == 4 else torch.channels_last_3d
+    if image.is_contiguous(memory_format=layout_format) or image.is_contiguous():
+        return image
+    return image.contiguous(memory_format=layout_format)
+
+
+def _fusable(x: Any, *others: Any) -> bool:
+    """Whether torch's fused kernels take these operands (one floating dtype and device)."""
+    if not x.is_floating_point():
+        return False
+    return all(
+        t is None or (isinstance(t, torch.Tensor) and t.dtype == x.dtype and t.device == x.device)
+        for t in others
+    )
+
+
+def _stats(
+    x: Any, layout: NormLayout, mean: Any, inv_std: Any, epsilon: float, with_stats: bool
+) -> tuple[Any | None, Any | None]:
+    """``(mean, var)`` in ``layout.stats_shape`` from a fused kernel's mean and ``rsqrt``."""
+    if not with_stats:
+        return None, None
+    # softshrink(p, eps) is max(p - eps, 0) for p > 0 in one kernel instead of two.
+    var = torch.nn.functional.softshrink(inv_std.pow(-2), epsilon)
+    if mean.dtype != x.dtype:  # reduced-precision inputs get float32 statistics
+        mean, var = mean.to(x.dtype), var.to(x.dtype)
+    shape = layout.stats_shape
+    return _view(mean, shape), _view(var, shape)
+
+
+def _normalize_composed(
+    x: Any,
+    layout: NormLayout,
+    weight: Any | None,
+    shift: Any | None,
+    epsilon: float,
+    center: bool,
+    mean: Any | None,
+    var: Any | None,
+    with_stats: bool,
+) -> tuple[Any, Any | None, Any | None]:
+    """The general case from elementwise ops and one ``var_mean``."""
+    xg = x.reshape(layout.batch, layout.length, layout.groups, layout.group_size)
+    batch_stats = var is None
+    if var is None:
+        if center:
+            var, mean = torch.var_mean(xg, dim=(1, 3), correction=0, keepdim=True)
+        else:
+            var = torch.mean(xg * xg, dim=(1, 3), keepdim=True)
+    else:
+        stats = (layout.batch, 1, layout.groups, 1)
+        var = var.reshape(stats)
+        mean = None if mean is None or not center else mean.reshape(stats)
+    y = xg if mean is None else xg - mean
+    y = (y * torch.rsqrt(var + epsilon)).reshape(layout.batch, layout.length, layout.channels)
+    if weight is not None:
+        y = y * weight
+    if shift is not None:
+        y = y + shift
+    y = _view(y, x.shape)
+    if not (batch_stats and with_stats):
+        return y, None, None
+    shape = layout.stats_shape
+    return y, None if mean is None else _view(mean, shape), _view(var, shape)
 
 
 def _as_index(index: Any, like: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, final
 import attrs
 import numpy as np
 
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
 
 __all__ = ["AbstractArray", "AbstractBackend"]
 
@@ -150,12 +150,18 @@ class AbstractBackend:
         return AbstractArray(tuple(lengths[c] for c in output), _to_dtype(dtype))
 
     def matmul(self, a: Any, b: Any) -> AbstractArray:
+        """The shape rule of ``numpy.matmul``, 1-D operands included."""
         sa, sb = _shape_of(a), _shape_of(b)
-        if sa[-1] != sb[-2]:
+        if not sa or not sb:
             raise ValueError(f"matmul of shapes {sa} and {sb}")
-        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        ma = (1, *sa) if len(sa) == 1 else sa
+        mb = (*sb, 1) if len(sb) == 1 else sb
+        if ma[-1] != mb[-2]:
+            raise ValueError(f"matmul of shapes {sa} and {sb}")
+        batch = np.broadcast_shapes(ma[:-2], mb[:-2])
+        core = (() if len(sa) == 1 else (ma[-2],)) + (() if len(sb) == 1 else (mb[-1],))
         dtype = np.result_type(_dtype_of(a), _dtype_of(b))
-        return AbstractArray((*batch, sa[-2], sb[-1]), _to_dtype(dtype))
+        return AbstractArray((*batch, *core), _to_dtype(dtype))
 
     def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> AbstractArray:
         x = _abstract(x)
@@ -211,3 +217,28 @@ class AbstractBackend:
         self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode
     ) -> AbstractArray:
         return _abstract(x)
+
+    def normalize(
+        self,
+        x: Any,
+        layout: NormLayout,
+        scale: Any | None,
+        bias: Any | None,
+        *,
+        epsilon: float,
+        center: bool,
+        mean: Any | None = None,
+        var: Any | None = None,
+        with_stats: bool = False,
+    ) -> tuple[AbstractArray, AbstractArray | None, AbstractArray | None]:
+        x = _abstract(x)
+        size = layout.batch * layout.length * layout.channels
+        if x.size != size or layout.channels % layout.groups != 0:
+            raise ValueError(f"normalisation layout {layout} does not fit shape {x.shape}")
+        operands = [x, *(t for t in (scale, bias, mean, var) if t is not None)]
+        dtype = _float_of(np.result_type(*(_dtype_of(t) for t in operands)))
+        y = AbstractArray(x.shape, dtype)
+        if var is not None or not with_stats:
+            return y, None, None
+        stats = AbstractArray(layout.stats_shape, dtype)
+        return y, stats if center else None, stats

@@ -10,7 +10,9 @@ or an axis-wise op is requested (plans drop such no-op steps before they reach a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, final
+
+import attrs
 
 Tensor = Any
 """An array of the backend's library (numpy.ndarray, jax.Array, torch.Tensor, ...)."""
@@ -75,6 +77,31 @@ ELEMENTWISE_NAMES: tuple[str, ...] = (
 )
 
 
+@final
+@attrs.frozen
+class NormLayout:
+    """How a normalisation sees its input: a ``(batch, length, channels)`` view.
+
+    Statistics are taken per batch row and channel group over ``length`` and the group's
+    ``channels // groups`` channels (channel ``i`` is in group ``i // (channels // groups)``);
+    scale and bias have one entry per channel.  Layer norm is ``length=1, groups=1``,
+    group norm ``groups=g``, instance norm ``groups=channels``, batch norm
+    ``batch=1, groups=channels``.  Statistics, given or returned, have ``stats_shape``,
+    which holds ``batch * groups`` elements in ``(batch, groups)`` order.
+    """
+
+    batch: int
+    length: int
+    channels: int
+    groups: int
+    stats_shape: tuple[int, ...]
+
+    @property
+    def group_size(self) -> int:
+        """Channels per group."""
+        return self.channels // self.groups
+
+
 class Backend(Protocol):
     """Primitive array operations on one library."""
 
@@ -131,5 +158,29 @@ class Backend(Protocol):
         """A copy of ``x`` with ``x[indices]`` set / incremented / decremented by ``updates``.
 
         ``add`` and ``subtract`` accumulate repeated indices.
+        """
+        ...
+
+    def normalize(
+        self,
+        x: Tensor,
+        layout: NormLayout,
+        scale: Tensor | None,
+        bias: Tensor | None,
+        *,
+        epsilon: float,
+        center: bool,
+        mean: Tensor | None = None,
+        var: Tensor | None = None,
+        with_stats: bool = False,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(x - mean) / sqrt(var + epsilon) * scale + bias`` over ``layout``'s view of ``x``.
+
+        ``center=False`` is RMS normalisation: no mean is subtracted and ``var`` is the
+        mean of squares.  With ``var`` given (and ``mean`` when centering) those statistics
+        are used; otherwise they are the batch's, with the population variance.  Returns
+        ``y`` (the shape of ``x``) and, for batch statistics with ``with_stats``, the
+        ``(mean, var)`` it used (``mean`` is ``None`` without centering); else ``None``s.
+        ``scale``/``bias`` hold ``layout.channels`` elements in any shape.
         """
         ...

@@ -40,7 +40,8 @@ class ActivationSpec(LayerSpec):
         if not isinstance(self.name, str) or self.name not in ACTIVATION_NAMES:
             raise SpecError(
                 f"ActivationSpec field 'name' must be one of {', '.join(ACTIVATION_NAMES)}; "
-                f"got {self.name!r}."
+                f"got {self.name!r}.",
+                field="name",
             )
         if self.name in _AXIS_WISE:
             if self.expr is None:
@@ -48,6 +49,7 @@ class ActivationSpec(LayerSpec):
                     f"ActivationSpec field 'expr' is needed for {self.name}: it marks the axes "
                     "to normalise over.",
                     hint="For example ActivationSpec('softmax', 'b [c]').",
+                    field="expr",
                 )
             op = parse_field(_OWNER, "expr", self.expr)
             if op.outputs is not None or len(op.inputs) != 1 or not has_marker(op.inputs[0].items):
@@ -57,7 +59,8 @@ class ActivationSpec(LayerSpec):
         elif self.expr is not None:
             raise SpecError(
                 f"ActivationSpec field 'expr' must be None for the pointwise activation "
-                f"{self.name!r}, got {self.expr!r}."
+                f"{self.name!r}, got {self.expr!r}.",
+                field="expr",
             )
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:

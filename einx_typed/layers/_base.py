@@ -249,16 +249,8 @@ def resolve_single(
 
 
 def rewrap(err: EinxError, context: str) -> EinxError:
-    """The same kind of error with ``context`` put before its message."""
-    new: EinxError = type(err)(
-        f"{context}: {err.message}",
-        expr=err.expr,
-        span=err.span,
-        shapes=err.shapes,
-        axis_values=err.axis_values,
-        hint=err.hint,
-    )
-    return new
+    """The same kind of error, with the same fields, and ``context`` before its message."""
+    return err.with_message(f"{context}: {err.message}")
 
 
 def axes_subset(axes: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:

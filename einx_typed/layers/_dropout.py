@@ -10,6 +10,7 @@ import attrs
 
 import einx_typed.ops as ops
 from einx_typed.errors import EinxError
+from einx_typed.layers import _math
 from einx_typed.layers._base import (
     Binding,
     LayerSpec,
@@ -52,6 +53,8 @@ class _DropoutPlan:
     names: frozenset[str]
     mask_items: Items
     multiply_expr: str
+    elementwise: bool
+    """Whether the mask is the input's own shape (``[...]``): one draw per element."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -76,6 +79,7 @@ def _plan(expr: str) -> _DropoutPlan:
         names=frozenset(named_axes(items)),
         mask_items=mask,
         multiply_expr=f"{full}, {render_list(mask)} -> {full}",
+        elementwise=mask == demark(items),
     )
 
 
@@ -139,6 +143,10 @@ class DropoutSpec(LayerSpec):
         if not training:
             return x, {}
         plan = _plan(self.expr)
+        if plan.elementwise and rng is None:
+            y = _math.dropout(x, self.drop_rate)  # the library's fused kernel, if it has one
+            if y is not None:
+                return y, {}
         keep = 1.0 - self.drop_rate
         mask = keep_mask_factory(rng, keep, x)
         y = ops.multiply(plan.multiply_expr, x, mask, **axes_subset(self.axes, plan.names))

@@ -11,12 +11,11 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from einx_typed.layers._validate import AxisValue
-from einx_typed.notation import render
+from einx_typed.notation import render, render_items
 from einx_typed.notation.tree import (
     Composition,
     Concat,
     EllipsisNode,
-    Expr,
     Marker,
     Named,
     Node,
@@ -38,9 +37,8 @@ __all__ = [
 Items = tuple[Node, ...]
 
 
-def render_list(items: Sequence[Node]) -> str:
-    """The op-string text of a list of items, e.g. ``b... (g c)``."""
-    return render(Expr(tuple(items)))
+render_list = render_items
+"""Old name of :func:`einx_typed.notation.render_items`, kept until every layer imports that."""
 
 
 def walk_named(items: Sequence[Node]) -> Iterator[Named]:

@@ -38,26 +38,49 @@ def _positive_std(instance: object, attribute: Any, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise SpecError(
             f"{type(instance).__name__} field '{attribute.name}' must be a positive finite "
-            f"number, got {value}."
+            f"number, got {value}.",
+            field=attribute.name,
         )
 
 
-def _to_float(value: object) -> float:
+def _as_float(field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise SpecError(f"An initialiser value must be a number, got {value!r}.")
+        raise SpecError(
+            f"An initialiser value must be a number, got {value!r} for field '{field}'.",
+            field=field,
+        )
     return float(value)
+
+
+def _to_value(value: object) -> float:
+    return _as_float("value", value)
+
+
+def _to_std(value: object) -> float:
+    return _as_float("std", value)
+
+
+def _to_mean(value: object) -> float:
+    return _as_float("mean", value)
 
 
 def _to_axes(value: object) -> tuple[int, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise SpecError(f"fan_in_axes must be a sequence of dimension indices, got {value!r}.")
+        raise SpecError(
+            f"fan_in_axes must be a sequence of dimension indices, got {value!r}.",
+            field="fan_in_axes",
+        )
     out = []
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) < 0:
-            raise SpecError(f"fan_in_axes must hold non-negative ints, got {value!r}.")
+            raise SpecError(
+                f"fan_in_axes must hold non-negative ints, got {value!r}.", field="fan_in_axes"
+            )
         out.append(int(v))
     if len(set(out)) != len(out):
-        raise SpecError(f"fan_in_axes must not repeat a dimension, got {value!r}.")
+        raise SpecError(
+            f"fan_in_axes must not repeat a dimension, got {value!r}.", field="fan_in_axes"
+        )
     return tuple(out)
 
 
@@ -78,12 +101,12 @@ class Ones:
 class Constant:
     """Every element equal to ``value``."""
 
-    value: float = attrs.field(converter=_to_float)
+    value: float = attrs.field(converter=_to_value)
 
     @value.validator
     def _check(self, attribute: Any, value: float) -> None:
         if not math.isfinite(value):
-            raise SpecError(f"Constant field 'value' must be finite, got {value}.")
+            raise SpecError(f"Constant field 'value' must be finite, got {value}.", field="value")
 
 
 @final
@@ -91,8 +114,8 @@ class Constant:
 class Normal:
     """Normal distribution ``N(mean, std**2)`` (embeddings: ``std=0.02``)."""
 
-    std: float = attrs.field(converter=_to_float, validator=_positive_std)
-    mean: float = attrs.field(default=0.0, converter=_to_float)
+    std: float = attrs.field(converter=_to_std, validator=_positive_std)
+    mean: float = attrs.field(default=0.0, converter=_to_mean)
 
 
 @final
@@ -100,8 +123,8 @@ class Normal:
 class TruncatedNormal:
     """``N(mean, std**2)`` cut at ``mean +- 2 std`` (Keras' ``TruncatedNormal``)."""
 
-    std: float = attrs.field(converter=_to_float, validator=_positive_std)
-    mean: float = attrs.field(default=0.0, converter=_to_float)
+    std: float = attrs.field(converter=_to_std, validator=_positive_std)
+    mean: float = attrs.field(default=0.0, converter=_to_mean)
 
 
 @final
@@ -120,7 +143,8 @@ class LecunTruncatedNormal:
         if any(axis >= len(shape) for axis in self.fan_in_axes):
             raise SpecError(
                 f"LecunTruncatedNormal: fan_in_axes {self.fan_in_axes} do not fit a parameter "
-                f"of shape {tuple(shape)}."
+                f"of shape {tuple(shape)}.",
+                field="fan_in_axes",
             )
         return math.prod(int(shape[axis]) for axis in self.fan_in_axes)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import final
 
 import attrs
@@ -18,7 +18,7 @@ from einx_typed.layers._base import (
     resolve_single,
     static_tables_by_probing,
 )
-from einx_typed.layers._exprs import Items, demark, has_marker, named_axes, render_list
+from einx_typed.layers._exprs import Items, demark, has_marker, named_axes, walk_named
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import Resolved, Tensor
 from einx_typed.layers._validate import (
@@ -30,10 +30,12 @@ from einx_typed.layers._validate import (
     freeze_axes,
     parse_field,
 )
+from einx_typed.notation import render_items, solve
 from einx_typed.notation.tree import (
     Composition,
     Concat,
     EllipsisNode,
+    Expr,
     Marker,
     Named,
     Node,
@@ -48,14 +50,22 @@ _OWNER = "LinearSpec"
 @final
 @attrs.frozen
 class _LinearPlan:
-    """The op strings of one Linear expression."""
+    """The op strings of one Linear expression.
+
+    ``bias_expr`` is ``None`` when the bias cannot be written with the output's ellipses
+    (two bias axes repeat together, as in ``b [c1->(h c2)]...``: the bias is
+    ``h.0 c2.0 h.1 c2.1``); the bias op is then built per input shape from ``solve_exprs``
+    (input, weight, output) by :func:`_expanded_bias`.
+    """
 
     names: frozenset[str]
     input_items: Items
     weight_items: Items
     bias_items: Items
-    bias_expr: str
+    bias_expr: str | None
     bias_names: frozenset[str]
+    solve_exprs: tuple[Expr, Expr, Expr]
+    text: str
 
 
 def _wrap(node: Node, ellipses: Sequence[EllipsisNode]) -> Node:
@@ -148,9 +158,13 @@ def _plan(expr: str) -> _LinearPlan:
             raise field_error(_OWNER, "expr", op, "must not use brackets in the output.")
         weight = demark(op.inputs[1].items)
     out_plain = demark(out)
-    bias = _bias_items(out_plain, set(named_axes(weight)))
-    bias_expr = f"{render_list(out_plain)}, {render_list(bias)} -> {render_list(out_plain)}"
+    weight_names = set(named_axes(weight))
+    bias = _bias_items(out_plain, weight_names)
+    bias_expr: str | None = None
+    if not _bias_needs_expansion(out, weight_names):
+        bias_expr = f"{render_items(out_plain)}, {render_items(bias)} -> {render_items(out_plain)}"
     names = {name for e in (*op.inputs, *op.outputs) for name in named_axes(e.items)}
+    weight_expr = op.inputs[1] if len(op.inputs) == 2 else Expr(weight)
     return _LinearPlan(
         names=frozenset(names),
         input_items=op.inputs[0].items,
@@ -158,7 +172,99 @@ def _plan(expr: str) -> _LinearPlan:
         bias_items=bias,
         bias_expr=bias_expr,
         bias_names=frozenset(named_axes(out_plain)),
+        solve_exprs=(op.inputs[0], weight_expr, op.outputs[0]),
+        text=op.text,
     )
+
+
+def _bias_needs_expansion(out: Items, weight_names: set[str]) -> bool:
+    """Whether one ellipsis repeats two bias axes together, or a bracket of several axes.
+
+    ``(h c2)...`` flattens to ``h.0 c2.0 h.1 c2.1`` and ``[h c2]...`` stands for that
+    list too; neither has a bracket-free text with ellipses that keeps that order.
+    """
+    for node in _ellipses(out):
+        inner = node.inner
+        while isinstance(inner, EllipsisNode):
+            inner = inner.inner
+        if isinstance(inner, Marker) and len(inner.items) > 1:
+            return True
+        bias_leaves = [n for n in walk_named((inner,)) if n.name in weight_names]
+        if len(bias_leaves) > 1:
+            return True
+    return False
+
+
+def _ellipses(items: Sequence[Node]) -> Iterator[EllipsisNode]:
+    """Every ellipsis below ``items``, outer ones first."""
+    for node in items:
+        match node:
+            case EllipsisNode(inner=inner):
+                yield node
+                yield from _ellipses((inner,))
+            case Composition(items=inner) | Marker(items=inner):
+                yield from _ellipses(inner)
+            case Concat(branches=branches):
+                for branch in branches:
+                    yield from _ellipses(branch)
+            case Named() | Unnamed():
+                pass
+
+
+@final
+@attrs.frozen
+class _BiasOp:
+    """The bias of one Linear layer for one input shape, with every ellipsis expanded."""
+
+    items: Items
+    expr: str
+    lengths: tuple[tuple[str, int], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _expanded_bias(
+    plan: _LinearPlan,
+    axes: FrozenMap[str, AxisValue],
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+) -> _BiasOp:
+    """The bias op with the output's ellipses written out (``a0 (a1 a2) (a3 a4)``)."""
+    solution = solve(
+        plan.solve_exprs,
+        [input_shape, None, output_shape],
+        axes_subset(axes, plan.names),
+        text=plan.text,
+        cse=False,
+        check_unknown=False,
+    )
+    out = solution.exprs[-1].items
+    weight_names = set(named_axes(plan.weight_items))
+    fresh: dict[str, str] = {}
+    for node in walk_named(out):
+        fresh.setdefault(node.name, f"a{len(fresh)}")
+    bias = [n for n in fresh if n.split(".")[0] in weight_names]
+    out_text = render_items(_renamed(demark(out), fresh))
+    return _BiasOp(
+        items=tuple(Named(name) for name in bias),
+        expr=f"{out_text}, {' '.join(fresh[n] for n in bias)} -> {out_text}",
+        lengths=tuple((fresh[n], solution.lengths[n]) for n in fresh),
+    )
+
+
+def _renamed(items: Items, names: Mapping[str, str]) -> Items:
+    """``items`` (expanded, without brackets) with every axis renamed by ``names``."""
+    out: list[Node] = []
+    for node in items:
+        match node:
+            case Named(name=name):
+                out.append(Named(names[name]))
+            case Composition(items=inner):
+                out.append(Composition(_renamed(inner, names)))
+            case Concat(branches=branches):
+                out.append(Concat(tuple(_renamed(branch, names) for branch in branches)))
+            case Unnamed() | Marker() | EllipsisNode():
+                out.append(node)
+    return tuple(out)
 
 
 @final
@@ -192,7 +298,13 @@ class LinearSpec(LayerSpec):
         plan = _plan(self.expr)
         weight = ctx.param("weight", plan.weight_items)
         y = ops.dot(self.expr, x, weight, **axes_subset(self.axes, plan.names))
-        if self.bias:
+        if not self.bias:
+            return y, {}
+        if plan.bias_expr is not None:
             bias = ctx.param("bias", plan.bias_items)
             y = ops.add(plan.bias_expr, y, bias, **axes_subset(self.axes, plan.bias_names))
-        return y, {}
+            return y, {}
+        shapes = tuple(int(d) for d in x.shape), tuple(int(d) for d in y.shape)
+        expanded = _expanded_bias(plan, self.axes, *shapes)
+        bias = ctx.param("bias", expanded.items)
+        return ops.add(expanded.expr, y, bias, **dict(expanded.lengths)), {}

@@ -9,17 +9,24 @@ array of the same shape and dtype when resolving.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from einx_typed.backends.base import NormLayout
 
 __all__ = [
     "ACTIVATIONS",
     "activation",
     "add_scalar",
     "blend",
+    "blend_all",
     "clip_min_zero",
+    "dropout",
     "library_of",
+    "normalize",
     "rsqrt",
     "scale",
     "square",
@@ -86,9 +93,25 @@ def scale(x: Tensor, factor: float) -> Tensor:
 
 def blend(old: Tensor, new: Tensor, keep: float) -> Tensor:
     """``keep * old + (1 - keep) * new``: one exponential-moving-average step."""
-    if library_of(old) == "abstract":
+    lib = library_of(old)
+    if lib == "abstract":
         return _same(old)
+    if lib == "torch" and getattr(new, "dtype", None) == old.dtype:
+        import torch
+
+        return torch.lerp(old, new, 1.0 - keep)  # one kernel
     return old * keep + new * (1.0 - keep)
+
+
+def blend_all(olds: Sequence[Tensor], news: Sequence[Tensor], keep: float) -> list[Tensor]:
+    """:func:`blend` of each pair ``(olds[i], news[i])``; one kernel for all on torch."""
+    if olds and all(library_of(t) == "torch" for t in (*olds, *news)):
+        import torch
+
+        dtypes = {(t.dtype, t.device) for t in (*olds, *news)}
+        if len(dtypes) == 1:
+            return list(torch._foreach_lerp(list(olds), list(news), 1.0 - keep))
+    return [blend(old, new, keep) for old, new in zip(olds, news)]
 
 
 def clip_min_zero(x: Tensor) -> Tensor:
@@ -103,6 +126,19 @@ def clip_min_zero(x: Tensor) -> Tensor:
 
         return jnp.maximum(x, 0)
     return np.maximum(x, 0)
+
+
+def dropout(x: Tensor, drop_rate: float) -> Tensor | None:
+    """Zero each element with probability ``drop_rate``, scale the rest by ``1 / (1 - rate)``.
+
+    Draws from the library's global generator in one fused kernel (``torch`` only);
+    ``None`` for libraries without one (NumPy and JAX need an explicit generator).
+    """
+    if library_of(x) != "torch":
+        return None
+    import torch
+
+    return torch.nn.functional.dropout(x, drop_rate, training=True)
 
 
 def rsqrt(x: Tensor) -> Tensor:
@@ -131,6 +167,34 @@ def stop_gradient(x: Tensor) -> Tensor:
 
         return jax.lax.stop_gradient(x)
     return x
+
+
+def normalize(
+    x: Tensor,
+    layout: NormLayout,
+    scale: Tensor | None,
+    bias: Tensor | None,
+    *,
+    epsilon: float,
+    center: bool,
+    mean: Tensor | None = None,
+    var: Tensor | None = None,
+    with_stats: bool = False,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """The backend's fused normalisation (:meth:`~einx_typed.backends.base.Backend.normalize`)."""
+    from einx_typed.backends import get_backend
+
+    return get_backend(library_of(x)).normalize(
+        x,
+        layout,
+        scale,
+        bias,
+        epsilon=epsilon,
+        center=center,
+        mean=mean,
+        var=var,
+        with_stats=with_stats,
+    )
 
 
 def activation(name: str, x: Tensor) -> Tensor:

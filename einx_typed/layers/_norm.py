@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
-from typing import final
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal, final
 
 import attrs
 
 import einx_typed.ops as ops
-from einx_typed.errors import SpecError
+from einx_typed.backends.abstract import AbstractArray
+from einx_typed.backends.base import NormLayout
+from einx_typed.errors import EinxError, SpecError
 from einx_typed.layers import _math
 from einx_typed.layers._base import (
     Binding,
@@ -41,7 +45,19 @@ from einx_typed.layers._validate import (
     freeze_axes,
     parse_field,
 )
-from einx_typed.notation.tree import OpString
+from einx_typed.notation import (
+    Composition,
+    Concat,
+    Marker,
+    Named,
+    Node,
+    OpString,
+    Unnamed,
+    iter_nodes,
+    node_length,
+    parse_op,
+    solve,
+)
 
 __all__ = ["NormSpec"]
 
@@ -124,6 +140,112 @@ def _params_plan(params: str) -> _ParamsPlan:
     )
 
 
+_DimKind = tuple[Literal["keep", "reduce", "group"], int]
+"""A root dimension: kept, reduced, or ``(g [c])``-split into ``g`` kept groups."""
+
+
+def _has_marker(node: Node) -> bool:
+    return any(isinstance(n, Marker) for n in iter_nodes(node))
+
+
+def _composition_kind(node: Composition, lengths: Mapping[str, int]) -> _DimKind | None:
+    """``(a b)`` kept, ``([a b])`` reduced, ``(g [c])`` grouped; other mixes: ``None``."""
+    items = node.items
+    split = next((i for i, item in enumerate(items) if _has_marker(item)), len(items))
+    if split == len(items):
+        return ("keep", 1)
+    marked = items[split:]
+    if not all(isinstance(n, Marker) and not any(map(_has_marker, n.items)) for n in marked):
+        return None
+    if split == 0:
+        return ("reduce", 1)
+    return ("group", math.prod(node_length(n, lengths) for n in items[:split]))
+
+
+def _dim_kinds(
+    text: str, shape: tuple[int, ...], axes: Mapping[str, AxisValue]
+) -> list[_DimKind] | None:
+    """What the marks of the one-expression ``text`` do to each dimension of ``shape``."""
+    op = parse_op(text)
+    try:
+        solution = solve(op.inputs, [shape], axes, text=op.text, cse=False, check_unknown=False)
+    except EinxError:
+        return None  # the general path reports it
+    expr = solution.exprs[0]
+    if any(isinstance(n, Concat) for n in iter_nodes(expr)):
+        return None
+    kinds: list[_DimKind] = []
+    for node in expr.items:
+        if isinstance(node, Marker):
+            if any(map(_has_marker, node.items)):
+                return None
+            kinds.extend(("reduce", 1) for _ in node.items)
+        elif isinstance(node, Named | Unnamed):
+            kinds.append(("keep", 1))
+        elif isinstance(node, Composition):
+            kind = _composition_kind(node, solution.lengths)
+            if kind is None:
+                return None
+            kinds.append(kind)
+        else:
+            return None
+    return kinds if len(kinds) == len(shape) else None
+
+
+def _channel_start(spec: NormSpec, shape: tuple[int, ...]) -> int | None:
+    """Where the trailing dimensions that scale and bias cover begin (the last one if none)."""
+    if not (spec.scale or spec.bias):
+        return len(shape) - 1
+    plan = _params_plan(spec.params)
+    kinds = _dim_kinds(spec.params, shape, axes_subset(spec.axes, plan.names))
+    if kinds is None or any(kind == "group" for kind, _ in kinds):
+        return None
+    marked = [i for i, (kind, _) in enumerate(kinds) if kind == "reduce"]
+    if not marked or marked != list(range(marked[0], len(shape))):
+        return None
+    return marked[0]
+
+
+def _groups(kinds: Sequence[_DimKind], channels: int) -> int | None:
+    """Statistic groups along the channel dimensions: 1 if all reduced, else one dim's split."""
+    if all(kind == "reduce" for kind, _ in kinds):
+        return 1
+    if len(kinds) != 1:
+        return None
+    kind, groups = kinds[0]
+    return channels if kind == "keep" else groups
+
+
+@functools.lru_cache(maxsize=256)
+def _norm_layout(spec: NormSpec, shape: tuple[int, ...]) -> NormLayout | None:
+    """``spec`` on ``shape`` as a backend normalisation layout, or ``None`` if it is none.
+
+    It is one when the statistics are taken over (leading kept dims, then reduced dims,
+    then the channel dims that scale and bias cover, reduced whole or per group): layer,
+    RMS, group, instance and batch norm in channels-last layout.
+    """
+    if not spec.var:
+        return None
+    stats_axes = axes_subset(spec.axes, _stats_plan(spec.stats).names)
+    kinds = _dim_kinds(spec.stats, shape, stats_axes)
+    start = _channel_start(spec, shape)
+    if kinds is None or start is None:
+        return None
+    channels = math.prod(shape[start:])
+    groups = _groups(kinds[start:], channels)
+    leading = [kind for kind, _ in kinds[:start]]
+    kept = leading.index("reduce") if "reduce" in leading else len(leading)
+    if groups is None or channels % groups != 0 or "keep" in leading[kept:] or "group" in leading:
+        return None
+    batch, length = math.prod(shape[:kept]), math.prod(shape[kept:start])
+    if length == 1 and groups == channels:
+        return None  # nothing is reduced
+    stats = ops.mean(spec.stats, AbstractArray(shape, "float32"), **stats_axes)
+    if stats.size != batch * groups:
+        return None
+    return NormLayout(batch, length, channels, groups, tuple(stats.shape))
+
+
 def _to_float(value: object) -> float:
     return as_float(_OWNER, "epsilon", value)
 
@@ -180,7 +302,19 @@ class NormSpec(LayerSpec):
         check_axes_used(_OWNER, self.axes, names, exprs)
 
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
-        return resolve_single(self, self._forward, input_shape, dtype)
+        layout = _norm_layout(self, input_shape)
+        if layout is None:
+            return resolve_single(self, self._forward, input_shape, dtype)
+
+        def forward(
+            ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object
+        ) -> tuple[Tensor, dict[str, Tensor]]:
+            fused = self._fused_forward(layout, ctx, x, training, initializing)
+            if fused is None:
+                return self._forward(ctx, x, training, initializing, rng)
+            return fused
+
+        return resolve_single(self, forward, input_shape, dtype)
 
     def _static_tables(self, dtype: str) -> ParamTables | None:
         return static_tables_by_probing(self, _stats_plan(self.stats).items, self.axes, dtype)
@@ -198,6 +332,58 @@ class NormSpec(LayerSpec):
             var = _math.clip_min_zero(_math.subtract_same(mean_of_squares, _math.square(mean)))
             return mean, var
         return mean, ops.var(self.stats, x, **axes)
+
+    def _fused_forward(
+        self, layout: NormLayout, ctx: Binding, x: Tensor, training: bool, initializing: bool
+    ) -> tuple[Tensor, dict[str, Tensor]] | None:
+        """The forward as one backend ``normalize`` call; ``None`` when given factories.
+
+        Factories (resolution, lazily created parameters) go through the ops, which create
+        them.  Batch statistics use the two-pass population variance whatever ``fastvar``
+        says: it agrees with ``E[x^2] - E[x]^2`` to float tolerance and is more accurate.
+        """
+        params_items = _params_plan(self.params).param_items
+        scale = ctx.param("scale", params_items) if self.scale else None
+        bias = ctx.param("bias", params_items) if self.bias else None
+        if callable(scale) or callable(bias):
+            return None
+        stats_items = _stats_plan(self.stats).reduced_items
+        decay_rate = self.decay_rate
+        new_state: dict[str, Tensor] = {}
+        if decay_rate is not None and (initializing or not training):
+            if self.mean:
+                new_state["mean"] = ctx.state("mean", stats_items, Zeros(), None)
+            new_state["var"] = ctx.state("var", stats_items, Ones(), None)
+            y, _, _ = _math.normalize(
+                x,
+                layout,
+                scale,
+                bias,
+                epsilon=self.epsilon,
+                center=self.mean,
+                mean=new_state.get("mean"),
+                var=new_state["var"],
+            )
+            return y, new_state
+        y, mean, var = _math.normalize(
+            x,
+            layout,
+            scale,
+            bias,
+            epsilon=self.epsilon,
+            center=self.mean,
+            with_stats=decay_rate is not None,
+        )
+        if decay_rate is not None:
+            pairs = {
+                name: (ctx.state(name, stats_items, init, batch), batch)
+                for name, batch, init in (("mean", mean, Zeros()), ("var", var, Ones()))
+                if batch is not None
+            }
+            emas = [ema for ema, _ in pairs.values()]
+            blended = _math.blend_all(emas, [batch for _, batch in pairs.values()], decay_rate)
+            new_state = {name: _math.stop_gradient(t) for name, t in zip(pairs, blended)}
+        return y, new_state
 
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object

@@ -17,10 +17,17 @@ from einx_typed.layers._rng import split_rng
 __all__ = ["SequentialSpec"]
 
 
+def _item_field(index: int, field: str | None) -> str:
+    """The key path of ``field`` of item ``index``: ``layers[2].name``."""
+    item = f"layers[{index}]"
+    return item if field is None else f"{item}.{field}"
+
+
 def _to_layers(value: object) -> tuple[LayerSpec, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         raise SpecError(
-            f"SequentialSpec field 'layers' must be a list of layer specs, got {value!r}."
+            f"SequentialSpec field 'layers' must be a list of layer specs, got {value!r}.",
+            field="layers",
         )
     layers: list[LayerSpec] = []
     for index, item in enumerate(value):
@@ -28,11 +35,15 @@ def _to_layers(value: object) -> tuple[LayerSpec, ...]:
             try:
                 item = ActivationSpec(item)
             except SpecError as err:
-                raise SpecError(f"SequentialSpec field 'layers[{index}]': {err.message}") from None
+                raise SpecError(
+                    f"SequentialSpec field 'layers[{index}]': {err.message}",
+                    field=_item_field(index, err.field),
+                ) from None
         if not isinstance(item, LayerSpec):
             raise SpecError(
                 f"SequentialSpec field 'layers[{index}]' must be a layer spec or an activation "
-                f"name, got {item!r}."
+                f"name, got {item!r}.",
+                field=f"layers[{index}]",
             )
         layers.append(item)
     return tuple(layers)

@@ -31,7 +31,8 @@ def parse_field(owner: str, field: str, text: object) -> OpString:
     """Parse the op string of ``owner.field``, turning notation errors into SpecErrors."""
     if not isinstance(text, str):
         raise SpecError(
-            f"{owner} field '{field}' must be an op string (str), got {type(text).__name__}."
+            f"{owner} field '{field}' must be an op string (str), got {type(text).__name__}.",
+            field=field,
         )
     try:
         return parse_op(text)
@@ -41,6 +42,7 @@ def parse_field(owner: str, field: str, text: object) -> OpString:
             expr=err.expr,
             span=err.span,
             hint=err.hint,
+            field=field,
         ) from None
 
 
@@ -48,30 +50,33 @@ def field_error(
     owner: str, field: str, op: OpString, reason: str, hint: str | None = None
 ) -> SpecError:
     """A SpecError about the expression in ``owner.field``, shown with the expression."""
-    return SpecError(f"{owner} field '{field}' {reason}", expr=op.text, hint=hint)
+    return SpecError(f"{owner} field '{field}' {reason}", expr=op.text, hint=hint, field=field)
 
 
 def check_str(owner: str, field: str, value: object) -> None:
     """``value`` must be a str (checked before it reaches typed helpers)."""
     if not isinstance(value, str):
         raise SpecError(
-            f"{owner} field '{field}' must be an op string (str), got {type(value).__name__}."
+            f"{owner} field '{field}' must be an op string (str), got {type(value).__name__}.",
+            field=field,
         )
 
 
 def check_bool(owner: str, field: str, value: object) -> None:
     """``value`` must be exactly True or False (not 0/1, not None)."""
     if not isinstance(value, bool):
-        raise SpecError(f"{owner} field '{field}' must be True or False, got {value!r}.")
+        raise SpecError(
+            f"{owner} field '{field}' must be True or False, got {value!r}.", field=field
+        )
 
 
 def as_float(owner: str, field: str, value: object) -> float:
     """``value`` as a finite float (ints allowed, bools not)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise SpecError(f"{owner} field '{field}' must be a number, got {value!r}.")
+        raise SpecError(f"{owner} field '{field}' must be a number, got {value!r}.", field=field)
     result = float(value)
     if not math.isfinite(result):
-        raise SpecError(f"{owner} field '{field}' must be finite, got {value!r}.")
+        raise SpecError(f"{owner} field '{field}' must be finite, got {value!r}.", field=field)
     return result
 
 
@@ -80,7 +85,9 @@ def check_rate(owner: str, field: str, value: float, *, low_open: bool) -> None:
     low_ok = value > 0 if low_open else value >= 0
     if not (low_ok and value < 1):
         interval = "(0, 1)" if low_open else "[0, 1)"
-        raise SpecError(f"{owner} field '{field}' must lie in {interval}, got {value!r}.")
+        raise SpecError(
+            f"{owner} field '{field}' must lie in {interval}, got {value!r}.", field=field
+        )
 
 
 def _axis_value(name: str, value: object) -> AxisValue:
@@ -89,6 +96,7 @@ def _axis_value(name: str, value: object) -> AxisValue:
             f"Layer spec field 'axes' has the value {value!r} for axis {name!r}; an axis value "
             "must be a positive int or a tuple of positive ints.",
             hint=f"For example {name}=64 or, for an ellipsis, {name}=(8, 8).",
+            field="axes",
         )
 
     def one(v: object) -> int:
@@ -109,12 +117,16 @@ def freeze_axes(value: object) -> FrozenMap[str, AxisValue]:
         return FrozenMap()
     if not isinstance(value, Mapping):
         raise SpecError(
-            f"Layer spec field 'axes' must be a mapping from axis names to values, got {value!r}."
+            f"Layer spec field 'axes' must be a mapping from axis names to values, got {value!r}.",
+            field="axes",
         )
     out: dict[str, AxisValue] = {}
     for name, v in value.items():
         if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"Layer spec field 'axes' has the key {name!r}, which is no axis name.")
+            raise SpecError(
+                f"Layer spec field 'axes' has the key {name!r}, which is no axis name.",
+                field="axes",
+            )
         out[name] = _axis_value(name, v)
     return FrozenMap(out)
 
@@ -133,4 +145,5 @@ def check_axes_used(
             f"expression of the layer uses ({shown}).",
             axis_values=dict(axes),
             hint=f"The layer's axes are: {known or 'none'}. Check the spelling.",
+            field="axes",
         )

@@ -342,9 +342,10 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
             x,
         )
         if runner.updates_state:
-            with torch.no_grad():
-                for name, value in zip(runner.state_names, outputs[1:]):
-                    buffers[name].copy_(value)
+            # New state is gradient-free (the specs stop its gradient), so the copy needs no
+            # ``torch.no_grad()`` block, which costs as much as a small kernel.
+            values = [v.detach() if v.requires_grad else v for v in outputs[1:]]
+            torch._foreach_copy_([buffers[name] for name in runner.state_names], values)
         if key[4]:
             self._initialized = True
         return outputs[0]

@@ -1,7 +1,7 @@
 """einx notation: parse, hoist, expand and solve op strings; pure Python."""
 
 from einx_typed.notation._parser import parse_expr, parse_op
-from einx_typed.notation._render import render
+from einx_typed.notation._render import render, render_items
 from einx_typed.notation._solve import ExtraEquations, Solution, check_axis_names, solve
 from einx_typed.notation._values import AxisValue, normalize_axis_values
 from einx_typed.notation._walk import axis_depths, axis_names, dims, iter_nodes, node_length
@@ -42,5 +42,6 @@ __all__ = [
     "parse_expr",
     "parse_op",
     "render",
+    "render_items",
     "solve",
 ]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import cast, final
 
 import attrs
 
+from einx_typed.errors import OperationError
 from einx_typed.notation.tree import (
     Composition,
     Concat,
@@ -33,6 +34,7 @@ __all__ = [
     "LeafNamer",
     "align",
     "assemble",
+    "check_marking",
     "expr_leaves",
     "has_concat",
     "has_marker",
@@ -52,6 +54,34 @@ class Leaf:
     length: int
     marked: bool
     span: Span = attrs.field(eq=False)
+
+    @property
+    def shown(self) -> str:
+        """The name as written (an unnamed axis without its ``#n`` suffix)."""
+        return self.name.split("#")[0]
+
+
+def check_marking(
+    text: str,
+    leaves: Iterable[Leaf],
+    out_names: Container[str],
+    *,
+    marked_kept: str,
+    unmarked_dropped: str,
+    hint: str,
+) -> None:
+    """Marked input axes must leave the output and unmarked ones must stay in it.
+
+    ``marked_kept`` and ``unmarked_dropped`` are the messages of the two mistakes, with
+    ``{axis}`` where the axis name goes; ``hint`` comes with the second.
+    """
+    for leaf in leaves:
+        if leaf.marked and leaf.name in out_names:
+            raise OperationError(marked_kept.format(axis=leaf.shown), expr=text, span=leaf.span)
+        if not leaf.marked and leaf.name not in out_names:
+            raise OperationError(
+                unmarked_dropped.format(axis=leaf.shown), expr=text, span=leaf.span, hint=hint
+            )
 
 
 class LeafNamer:

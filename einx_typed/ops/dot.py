@@ -19,7 +19,14 @@ from einx_typed.ops._common import (
     solve,
 )
 from einx_typed.ops._engine import Plan, Request, execute
-from einx_typed.ops._layout import Leaf, LeafNamer, align, expr_leaves, root_shape
+from einx_typed.ops._layout import (
+    Leaf,
+    LeafNamer,
+    align,
+    check_marking,
+    expr_leaves,
+    root_shape,
+)
 from einx_typed.ops._program import ProgramBuilder
 from einx_typed.ops._shorthand import weight_operand
 
@@ -105,26 +112,16 @@ def _check_marking(
     any_marked = not ignore_markers and any(leaf.marked for leaves in inputs for leaf in leaves)
     if not any_marked:
         return
-    for leaves in inputs:
-        for leaf in leaves:
-            if leaf.marked and leaf.name in out_names:
-                raise OperationError(
-                    f"Axis '{_shown(leaf)}' is marked (contracted) but also occurs in the output.",
-                    expr=op.text,
-                    span=leaf.span,
-                )
-            if not leaf.marked and leaf.name not in out_names:
-                raise OperationError(
-                    f"Axis '{_shown(leaf)}' does not occur in the output, so it is reduced, "
-                    "but it is not marked.",
-                    expr=op.text,
-                    span=leaf.span,
-                    hint="Put the contracted axes in brackets, or mark none at all.",
-                )
-
-
-def _shown(leaf: Leaf) -> str:
-    return leaf.name.split("#")[0]
+    check_marking(
+        op.text,
+        (leaf for leaves in inputs for leaf in leaves),
+        out_names,
+        marked_kept="Axis '{axis}' is marked (contracted) but also occurs in the output.",
+        unmarked_dropped=(
+            "Axis '{axis}' does not occur in the output, so it is reduced, but it is not marked."
+        ),
+        hint="Put the contracted axes in brackets, or mark none at all.",
+    )
 
 
 def _sum_private(

@@ -126,9 +126,8 @@ def _unassignable(
     for _, leaves in sources:
         for leaf in leaves:
             if leaf.name not in everything:
-                shown = leaf.name.split("#")[0]
                 return OperationError(
-                    f"Input axis '{shown}' does not occur in the output; rearrange cannot "
+                    f"Input axis '{leaf.shown}' does not occur in the output; rearrange cannot "
                     "drop axes.",
                     expr=text,
                     span=leaf.span,

@@ -22,7 +22,14 @@ from einx_typed.ops._common import (
     solve,
 )
 from einx_typed.ops._engine import Plan, Request, execute
-from einx_typed.ops._layout import LeafNamer, align, expr_leaves, has_marker, root_shape
+from einx_typed.ops._layout import (
+    LeafNamer,
+    align,
+    check_marking,
+    expr_leaves,
+    has_marker,
+    root_shape,
+)
 from einx_typed.ops._program import ProgramBuilder
 
 __all__ = [
@@ -123,21 +130,16 @@ def _plan(request: Request) -> Plan:
             type(leaf)(leaf.name, leaf.length, leaf.name not in out_names, leaf.span)
             for leaf in leaves
         ]
-    for leaf in leaves:
-        shown = leaf.name.split("#")[0]
-        if leaf.marked and leaf.name in out_names:
-            raise OperationError(
-                f"Axis '{shown}' is reduced (marked) but also occurs in the output.",
-                expr=op.text,
-                span=leaf.span,
-            )
-        if not leaf.marked and leaf.name not in out_names:
-            raise OperationError(
-                f"Axis '{shown}' does not occur in the output but is not marked for reduction.",
-                expr=op.text,
-                span=leaf.span,
-                hint="Mark every axis that is reduced, or mark none at all.",
-            )
+    check_marking(
+        op.text,
+        leaves,
+        out_names,
+        marked_kept="Axis '{axis}' is reduced (marked) but also occurs in the output.",
+        unmarked_dropped=(
+            "Axis '{axis}' does not occur in the output but is not marked for reduction."
+        ),
+        hint="Mark every axis that is reduced, or mark none at all.",
+    )
     if explicit_output and not builtins.any(leaf.marked for leaf in leaves):
         raise OperationError(
             f"{name} reduces no axis: every input axis occurs in the output.",

@@ -134,7 +134,7 @@ def _plan(request: Request) -> Plan:
     out_by_name = {leaf.name: leaf for leaf in out_leaves}
     for leaf in leaves:
         target = out_by_name.get(leaf.name)
-        shown = leaf.name.split("#")[0]
+        shown = leaf.shown
         if target is None:
             raise OperationError(
                 f"Input axis '{shown}' does not occur in the output of {name}.",
