@@ -6,6 +6,10 @@ interleaved per case: ``ours / native`` and ``einx 0.3.0 / native``.
     python benchmarks/bench_torch_layers.py                      # everything (slow: compiles)
     python benchmarks/bench_torch_layers.py --modes eager        # eager only, a few seconds
     python benchmarks/bench_torch_layers.py --large-batch 64     # the large input
+    python benchmarks/bench_torch_layers.py --threads 1          # stable on a busy machine
+
+Use the same ``--threads`` for every comparison: torch's default intra-op thread count
+oversubscribes a small shared machine and then gives erratic native timings.
 
 The large input defaults to (16, 56, 56, 32) instead of (64, 56, 56, 32): on a 2-core CPU
 the bigger one makes a full run take far too long, and the ratio is what matters.

@@ -263,6 +263,12 @@ class NormSpec(LayerSpec):
     ``NormSpec("b [s...] (g [c])", axes={"g": 8})``, batch norm with EMA statistics
     ``NormSpec("[b...] c", decay_rate=0.9)``, RMS norm
     ``NormSpec("b... [c]", mean=False, bias=False)``.
+
+    Where the statistics run over (kept dims, reduced dims, channel dims reduced whole or
+    per group) and scale/bias cover the channel dims -- all of the above -- the layer is
+    one backend ``normalize`` call (a single fused kernel on PyTorch), which uses the
+    two-pass population variance; ``fastvar`` (``E[x^2] - E[x]^2``, clipped at 0) only
+    applies to the other layouts.  Both agree to float tolerance.
     """
 
     stats: str
