@@ -3,8 +3,8 @@
 Hypothesis builds random op strings out of named axes, unnamed axes, compositions,
 ellipses and markers, together with tensor shapes built from chosen axis lengths and the
 axis values a call needs, so that most calls are valid.  A controlled fraction is then
-perturbed (a wrong dimension, a contradicting axis value, a dropped output axis, a
-corrupted character, an axis value that no expression uses) to exercise error paths.
+perturbed (a wrong dimension, a wrong rank, a contradicting axis value, a corrupted
+character, an axis value that no expression uses) to exercise error paths.
 
 For every call both libraries run: results must agree in shape and value, and einx_typed
 must raise an :class:`einx_typed.EinxError` exactly when einx 0.3.0 raises anything.
