@@ -49,9 +49,13 @@ def format_context(
     shapes: Sequence[tuple[int, ...] | None] | None = None,
     axis_values: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render the input shapes and the given axis values of a call, one per line."""
+    """Render the input shapes and the given axis values of a call, one per line.
+
+    A ``None`` shape is a tensor factory's; a call without tensor arguments (``shapes``
+    empty) gets no shapes line.
+    """
     lines = []
-    if shapes is not None:
+    if shapes:
         shown = ", ".join("factory" if s is None else _fmt_value(tuple(s)) for s in shapes)
         lines.append(f"Input shapes: {shown}")
     if axis_values:

@@ -27,10 +27,15 @@ from hypothesis import HealthCheck, settings
 
 # --- typeguard -------------------------------------------------------------------------
 
-TYPEGUARD_IGNORED_MODULES: Final[tuple[str, ...]] = ()
+TYPEGUARD_IGNORED_MODULES: Final[tuple[str, ...]] = (
+    # Module forward passes are traced by torch.compile(fullgraph=True); dynamo cannot
+    # trace the globals() lookups that typeguard inserts.  The binder's public API is
+    # still checked by mypy, and everything it calls below nn/ stays instrumented.
+    "einx_typed.nn.torch",
+)
 """Sub-modules of einx_typed that are imported without typeguard instrumentation.
 
-Empty: every module is instrumented.  Add a dotted module name here (with a comment saying
+Add a dotted module name here (with a comment saying
 why) only when instrumentation breaks something that is not a typing bug, e.g. tracing
 under ``torch.compile(fullgraph=True)``.
 """

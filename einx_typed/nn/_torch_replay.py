@@ -86,6 +86,8 @@ class _Recorder(TorchFunctionMode):  # type: ignore[misc]
     def _bind(self, tensor: torch.Tensor, node: torch.fx.Node) -> None:
         self.nodes[id(tensor)] = node
         self.alive.append(tensor)
+        node.meta["shape"] = tuple(tensor.shape)
+        node.meta["dtype"] = tensor.dtype
 
     def node_of(self, value: Any) -> Any:
         """``value`` with every tensor replaced by its node (constants become attributes)."""
@@ -152,9 +154,55 @@ class _Recorder(TorchFunctionMode):  # type: ignore[misc]
         if missing:
             raise _Unreplayable(f"outputs {missing} were not made by recorded torch calls")
         self.graph.output(tuple(self.nodes[id(t)] for t in outputs))
+        _fuse_linear(self.graph)
         module = torch.fx.GraphModule(self.root, self.graph)
         forward: Callable[..., tuple[torch.Tensor, ...]] = module.forward
         return forward
+
+
+def _fuse_linear(graph: torch.fx.Graph) -> None:
+    """Rewrite ``add(matmul(x, w), b)`` with a 2-D ``w`` and a 1-D ``b`` as one ``linear``.
+
+    ``linear`` adds the bias inside the matrix product (``addmm``) instead of in a second
+    pass over the output; the result is the same up to rounding.
+    """
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.add or node.kwargs:
+            continue
+        if len(node.args) != 2 or not all(isinstance(a, torch.fx.Node) for a in node.args):
+            continue
+        for product, bias in (node.args, reversed(node.args)):
+            if _is_matmul_with_bias(product, bias):
+                x, weight = product.args
+                with graph.inserting_before(node):
+                    transposed = graph.call_method("t", (weight,))
+                    fused = graph.call_function(torch.nn.functional.linear, (x, transposed, bias))
+                fused.meta.update(node.meta)
+                node.replace_all_uses_with(fused)
+                graph.erase_node(node)
+                graph.erase_node(product)
+                break
+
+
+def _is_matmul_with_bias(product: Any, bias: Any) -> bool:
+    if product.op != "call_function" or product.target is not torch.matmul:
+        return False
+    if product.kwargs or len(product.users) != 1 or len(product.args) != 2:
+        return False
+    x, weight = product.args
+    if not (isinstance(x, torch.fx.Node) and isinstance(weight, torch.fx.Node)):
+        return False
+    shapes = [n.meta.get("shape") for n in (x, weight, bias)]
+    dtypes = {n.meta.get("dtype") for n in (x, weight, bias)}
+    if None in shapes or len(dtypes) != 1:
+        return False
+    x_shape, weight_shape, bias_shape = shapes
+    return (
+        len(x_shape) >= 1
+        and len(weight_shape) == 2
+        and x_shape[-1] == weight_shape[0]
+        and bias_shape == (weight_shape[1],)
+    )
 
 
 def record(

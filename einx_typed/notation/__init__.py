@@ -1,5 +1,6 @@
 """einx notation: parse, hoist, expand and solve op strings; pure Python."""
 
+from einx_typed.notation._expand import opaque_name
 from einx_typed.notation._parser import parse_expr, parse_op
 from einx_typed.notation._render import render, render_items
 from einx_typed.notation._solve import ExtraEquations, Solution, check_axis_names, solve
@@ -39,6 +40,7 @@ __all__ = [
     "iter_nodes",
     "node_length",
     "normalize_axis_values",
+    "opaque_name",
     "parse_expr",
     "parse_op",
     "render",

@@ -321,9 +321,9 @@ def _rank_mismatch(
     return context.error(
         RankError,
         f"Input {index + 1} has rank {len(shape)}, but its expression '{render(expr)}' has "
-        f"{axes} axes.",
+        f"{_axes(axes)}.",
         expr.span,
-        hint=f"The tensor has rank {len(shape)} but the expression has {axes} axes; use an "
+        hint=f"The tensor has rank {len(shape)} but the expression has {_axes(axes)}; use an "
         "ellipsis such as 'b...' for a variable number of axes.",
     )
 
@@ -352,21 +352,52 @@ def _count_mismatch(
         if cls in known:
             details.append(f"'{render(node)}' repeats {known[cls][0]} times ({known[cls][1]})")
     fixed = equation.fixed
-    if rank < fixed:
-        reason = f"needs at least {fixed} axes"
+    steps = sorted(set(c for c in equation.coefficients.values() if c))
+    hint = None
+    if not steps:
+        reason = f"has {_axes(fixed)}"
+        hint = (
+            "An ellipsis inside a composition such as '(s...)' is one axis of the tensor; "
+            "put the ellipsis at the root (e.g. 's...') for a variable number of axes."
+            if _ellipses_inside(expr)
+            else None
+        )
+    elif rank < fixed:
+        reason = f"needs at least {_axes(fixed)}"
     elif details:
         reason = "does not fit: " + "; ".join(details)
     else:
-        steps = sorted(set(equation.coefficients.values()))
-        reason = (
-            f"has {fixed} axes plus ellipses of {' or '.join(map(str, steps))} axes per repetition"
-        )
+        each = " or ".join(map(str, steps))
+        unit = "axis" if steps == [1] else "axes"
+        reason = f"has {_axes(fixed)} plus {each} {unit} per repetition of its ellipses"
     return context.error(
         RankError,
         f"Input {equation.expr_index + 1} has rank {rank}, but its expression "
         f"'{render(expr)}' {reason}.",
         expr.span,
+        hint=hint,
     )
+
+
+def _axes(count: int) -> str:
+    return f"{count} axis" if count == 1 else f"{count} axes"
+
+
+def _ellipses_inside(expr: Expr) -> bool:
+    """Whether ``expr`` has an ellipsis below the root (inside a composition)."""
+
+    def inside(node: Node, nested: bool) -> bool:
+        if isinstance(node, EllipsisNode):
+            return nested or inside(node.inner, True)
+        if isinstance(node, Composition):
+            return any(inside(item, True) for item in node.items)
+        if isinstance(node, Marker):
+            return any(inside(item, nested) for item in node.items)
+        if isinstance(node, Concat):
+            return any(inside(item, True) for b in node.branches for item in b)
+        return False
+
+    return any(inside(item, False) for item in expr.items)
 
 
 def _undetermined_counts(
@@ -398,24 +429,51 @@ def _undetermined_counts(
 
 
 def _expand_items(items: tuple[Node, ...], counts: Mapping[int, int]) -> tuple[Node, ...]:
+    """Expand the ellipses in ``items``; a marker left empty (``[s...]`` repeated zero
+    times) disappears, so it marks nothing and yields no ``keepdims`` axis."""
     result: list[Node] = []
     for item in items:
         if isinstance(item, EllipsisNode):
             count = counts.get(item.ident)
             if count is None:
-                result.append(Named(render(item), item.span))
+                result.append(Named(opaque_name(item), item.span))
             else:
                 result.extend(_rename(item.inner, f".{i}") for i in range(count))
+        elif isinstance(item, Marker):
+            inner = _expand_items(item.items, counts)
+            if inner:
+                result.append(Marker(inner, item.span))
         else:
             result.append(_expand_node(item, counts))
     return tuple(result)
 
 
+def opaque_name(node: EllipsisNode) -> str:
+    """The axis name of an ellipsis left unexpanded inside a composition: its text without
+    brackets, so ``([s]...)`` and ``(s...)`` are one axis ``s...``.
+
+    As in einx 0.3.0, a marker inside such an ellipsis is lost with its brackets.
+    """
+    return render(_unmarked(node))
+
+
+def _unmarked(node: Node) -> Node:
+    if isinstance(node, Marker):
+        items = tuple(_unmarked(item) for item in node.items)
+        return items[0] if len(items) == 1 else Composition(items, node.span)
+    if isinstance(node, Composition):
+        return Composition(tuple(_unmarked(item) for item in node.items), node.span)
+    if isinstance(node, EllipsisNode):
+        return EllipsisNode(_unmarked(node.inner), node.ident, node.span)
+    if isinstance(node, Concat):
+        branches = tuple(tuple(_unmarked(item) for item in b) for b in node.branches)
+        return Concat(branches, node.span)
+    return node
+
+
 def _expand_node(node: Node, counts: Mapping[int, int]) -> Node:
     if isinstance(node, Composition):
         return Composition(_expand_items(node.items, counts), node.span)
-    if isinstance(node, Marker):
-        return Marker(_expand_items(node.items, counts), node.span)
     if isinstance(node, Concat):
         return Concat(tuple(_expand_items(b, counts) for b in node.branches), node.span)
     return node

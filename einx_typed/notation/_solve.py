@@ -97,6 +97,7 @@ def solve(
     check_unknown: bool = True,
     cse_concat: bool = False,
     cse_in_markers: bool = False,
+    arguments: int | None = None,
 ) -> Solution:
     """Expand and solve ``exprs`` against tensor ``shapes`` (``None``: unknown) and values.
 
@@ -105,16 +106,19 @@ def solve(
     undetermined or not positive.  ``cse_concat`` lets CSE also merge concatenations
     (einx's rule for ``rearrange``/``solve``; ops that forbid concatenation leave it off);
     ``cse_in_markers`` lets it merge runs inside a nested marker, e.g. ``([a b]) c``
-    (einx's rule for the reduce ops).
+    (einx's rule for the reduce ops).  ``arguments`` is the number of leading expressions
+    that describe the call's arguments (the rest are outputs); errors show the shapes of
+    those only (default: all ``shapes``, where ``None`` reads "factory").
     """
     if len(shapes) != len(exprs):
         raise SolveError(
             f"Got {len(shapes)} shapes for {len(exprs)} expressions.", expr=text, shapes=shapes
         )
     values = normalize_axis_values(axis_values) if axis_values else {}
-    context = ErrorContext(text, shapes, axis_values)
+    shown = tuple(shapes if arguments is None else shapes[:arguments])
+    context = ErrorContext(text, shown, axis_values)
     if check_unknown:
-        check_axis_names(exprs, values, text, shapes)
+        check_axis_names(exprs, values, text, shown)
     expansion = expand(exprs, shapes, values, context)
     expanded = expansion.exprs
     if cse:

@@ -91,8 +91,13 @@ def solve(
     cse_concat: bool = False,
     cse_in_markers: bool = False,
     extra: ExtraEquations | None = None,
+    arguments: int | None = None,
 ) -> tuple[tuple[Expr, ...], Mapping[str, int]]:
-    """Solve all expressions; returns the expanded expressions and the axis lengths."""
+    """Solve all expressions; returns the expanded expressions and the axis lengths.
+
+    Errors show the shapes of the first ``arguments`` operands (default: all of
+    ``request.operands``, which are the call's arguments), never the outputs.
+    """
     from einx_typed.notation import solve as solve_exprs
 
     exprs = (*inputs, *outputs)
@@ -106,6 +111,7 @@ def solve(
         cse_concat=cse_concat,
         cse_in_markers=cse_in_markers,
         extra=extra,
+        arguments=len(request.operands) if arguments is None else arguments,
     )
     return tuple(solution.exprs), solution.lengths
 

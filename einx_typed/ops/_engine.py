@@ -247,6 +247,9 @@ def _operand(arg: object, kind: str) -> Operand:
 
 
 def _resolve_backend(kinds: Sequence[str], explicit: str | None) -> str:
+    """The backend of a call: ``explicit`` (which must agree with the tensors), else the
+    tensors' framework, else numpy when the arguments are only Python scalars and nested
+    lists (a tensor factory alone decides nothing)."""
     frameworks = sorted({k for k in kinds if k in TENSOR_KINDS and k != "numpy"})
     if len(frameworks) > 1:
         raise OperationError(
@@ -268,10 +271,17 @@ def _resolve_backend(kinds: Sequence[str], explicit: str | None) -> str:
         return explicit
     if frameworks:
         return frameworks[0]
-    if "numpy" in kinds:
+    if "numpy" in kinds or (kinds and "factory" not in kinds):
+        # Only Python scalars and nested lists: computed with numpy, as in einx 0.3.0.
         return "numpy"
+    reason = (
+        "the op got no arguments"
+        if not kinds
+        else "no argument is a tensor, and a tensor factory does not tell which framework "
+        "to use"
+    )
     raise OperationError(
-        "Cannot determine the backend: no argument is a tensor.",
+        f"Cannot determine the backend: {reason}.",
         hint='Pass backend="numpy", "jax", "torch" or "keras".',
     )
 

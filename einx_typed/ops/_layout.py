@@ -110,9 +110,9 @@ def node_length(node: Node, lengths: Mapping[str, int]) -> int:
 
 
 def _opaque_name(node: EllipsisNode) -> str:
-    from einx_typed.notation import render
+    from einx_typed.notation import opaque_name
 
-    return render(node)
+    return opaque_name(node)
 
 
 def root_shape(expr: Expr, lengths: Mapping[str, int]) -> tuple[int, ...]:

@@ -75,9 +75,8 @@ def _marked_parts(node: Node, op: OpString, inside: bool) -> list[Node]:
     if isinstance(node, Marker):
         return [p for item in node.items for p in _marked_parts(item, op, True)]
     if isinstance(node, Composition):
+        # Kept even when nothing in it is marked (then `()`, length 1), as in einx 0.3.0.
         parts = [p for item in node.items for p in _marked_parts(item, op, inside)]
-        if not parts and not inside:
-            return []
         return [Composition(tuple(parts), node.span)]
     if isinstance(node, Concat):
         if inside or any(_marked_parts(i, op, False) for b in node.branches for i in b):
@@ -102,6 +101,9 @@ def _marked_parts(node: Node, op: OpString, inside: bool) -> list[Node]:
 def marked_operand(op: OpString, expr: Expr) -> Expr:
     """The second operand of the elementwise bracket shorthand: the marked parts of
     ``expr`` with the compositions and ellipses around them (``b... (g [c])`` -> ``(c)``).
+
+    Every composition stays, one without marked axes as ``()``: ``b (h w) [c]`` -> ``() c``,
+    so the operand has shape ``(1, c)``; an ellipsis stays when its content does.
     """
     parts = [p for item in expr.items for p in _marked_parts(item, op, False)]
     return Expr(tuple(parts), expr.span)

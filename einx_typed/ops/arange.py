@@ -73,12 +73,18 @@ def _plan(request: Request) -> Plan:
             span=output.span,
         )
     first = solve_exprs(
-        (source,), (None,), request.axis_values, text=op.text, cse=False, check_unknown=False
+        (source,),
+        (None,),
+        request.axis_values,
+        text=op.text,
+        cse=False,
+        check_unknown=False,
+        arguments=0,
     )
     count = len(expr_leaves(first.exprs[0], first.lengths, LeafNamer()))
     operands = (Operand("factory", None, None), Operand("numpy", (count,), "int64"))
     probe = Request(request.op, request.text, operands, (), request.axis_values, request.cse)
-    exprs, lengths = solve(probe, op, (source, coordinate), (output,))
+    exprs, lengths = solve(probe, op, (source, coordinate), (output,), arguments=0)
     src, out = exprs[0], exprs[2]
     namer = LeafNamer()
     leaves = expr_leaves(src, lengths, namer)

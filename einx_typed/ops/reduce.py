@@ -96,6 +96,16 @@ def _plan(request: Request) -> Plan:
         reject_concat(op, op.inputs, name)
         exprs, lengths = solve(request, op, op.inputs, (), cse_in_markers=True)
         expr = exprs[0]
+        if not has_marker(expr):
+            raise OperationError(
+                f"{name} without '->' reduces the marked axes, but after expanding the "
+                "ellipses no axis is marked.",
+                expr=op.text,
+                span=find_node(op.inputs, Marker).span,
+                hint="A marked ellipsis that repeats zero times marks nothing, and brackets "
+                "inside an ellipsis that stays unexpanded in a composition (as in '([s]...)') "
+                "are lost.",
+            )
         out = Expr(_strip_markers(expr.items, bool(keepdims)), expr.span)
         explicit_output = False
     else:

@@ -68,12 +68,19 @@ def _solve(
             expr=op.text,
         )
     shapes = [tensor_shape(t, i) for i, t in enumerate(tensors)]
-    shapes += [None] * (len(exprs) - len(shapes))
     values = normalize_axis_values(axis_values)
     check_axis_names(exprs, values, op.text, shapes)
+    shapes += [None] * (len(exprs) - len(shapes))
     try:
         solution = solve_notation(
-            exprs, shapes, values, text=op.text, cse=cse, check_unknown=False, cse_concat=True
+            exprs,
+            shapes,
+            values,
+            text=op.text,
+            cse=cse,
+            check_unknown=False,
+            cse_concat=True,
+            arguments=len(tensors),
         )
     except SolveError as error:
         return error
