@@ -23,9 +23,14 @@ def test_backend_follows_argument_types() -> None:
 def test_mixing_frameworks_or_missing_backend_is_an_error() -> None:
     with pytest.raises(einx.OperationError, match="different frameworks"):
         einx.add("a, a", torch.ones(2), jnp.ones(2))
+    # Only a factory and scalars: nothing tells the framework.
     with pytest.raises(einx.OperationError, match="backend="):
-        einx.sum("[a]", [1.0, 2.0])
-    assert float(einx.sum("[a]", [1.0, 2.0], backend="torch")) == 3.0
+        einx.add("a, ", lambda shape: np.ones(shape), 1, a=2)
+    # Only Python lists/scalars: numpy, as in einx 0.3.0; an explicit backend wins.
+    result = einx.sum("[a]", [1.0, 2.0])
+    assert isinstance(result, np.ndarray | np.floating) and float(result) == 3.0
+    torch_result = einx.sum("[a]", [1.0, 2.0], backend="torch")
+    assert isinstance(torch_result, torch.Tensor) and float(torch_result) == 3.0
 
 
 def test_scalars_follow_the_tensor_dtype_and_device() -> None:

@@ -33,8 +33,8 @@ einx = pytest.importorskip("einx")
 NAMES: Final = ("a", "b", "c", "d", "e", "f", "g", "h")
 ANONYMOUS: Final = "..."
 NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-COMPOSITION: Final = re.compile(r"\(([^()]*)\)")
 MARKER: Final = re.compile(r"\[([^\[\]]*)\]")
+MARKER_WITH_DOTS: Final = re.compile(r"\[([^\[\]]*)\](\.\.\.)?")
 ELEMENTWISE_OPS: Final = ("add", "multiply", "subtract")
 PERTURB_PROBABILITY: Final = 0.2
 
@@ -448,6 +448,14 @@ def _names(text: str) -> set[str]:
     return set(NAME_PATTERN.findall(text))
 
 
+def _marks_only_ellipses(expr: str) -> bool:
+    """Whether every marker of ``expr`` holds only ellipses or is repeated by one."""
+    return all(
+        dots or all(word.endswith("...") for word in content.split())
+        for content, dots in MARKER_WITH_DOTS.findall(expr)
+    )
+
+
 def deliberate_difference(call: Call) -> str | None:
     """The name of the documented difference that ``call`` runs into, if any."""
     if set(call.kwargs) - _names(call.expr):
@@ -458,11 +466,6 @@ def deliberate_difference(call: Call) -> str | None:
         return "bar-is-not-an-arrow"
     left = call.expr.partition("->")[0]
     shorthand = call.op in ELEMENTWISE_OPS and "," not in left and len(call.shapes) == 2
-    if shorthand and any("[" not in group for group in COMPOSITION.findall(left)):
-        # NOT in DESIGN.md §3 (reported for a decision, see the xfail test below):
-        # 0.3.0 keeps a composition without marked axes as `()` in the second operand
-        # of the bracket shorthand, einx_typed drops it.
-        return "shorthand-drops-unmarked-composition"
     markers = MARKER.findall(left)
     unmarked = MARKER.sub("", left)
     if (
@@ -481,7 +484,10 @@ def deliberate_difference(call: Call) -> str | None:
         return "dot-with-several-outputs"
     vmap_ops = ("softmax", "log_softmax", "flip", "roll")
     marks_something = any(_names(m) or "..." in m for m in MARKER.findall(call.expr))
-    if call.op in vmap_ops and (not marks_something or call.marked_axes == 0):
+    # `marked_axes` counts for the unperturbed shapes: a rank perturbation can make a
+    # marked ellipsis (`[...]`, `[s...]`, `[s]...`) repeat zero times, leaving none marked.
+    may_mark_nothing = call.perturbation == "rank" and _marks_only_ellipses(call.expr)
+    if call.op in vmap_ops and (not marks_something or call.marked_axes == 0 or may_mark_nothing):
         # NOTATION §3.5 [0.3.0 quirk]: without a marked axis 0.3.0 acts on the whole tensor.
         return "vmap-op-without-marked-axis"
     if call.op in vmap_ops and "->" in call.expr:
@@ -621,11 +627,6 @@ def test_minimal_reproductions_agree_with_einx(call: Call) -> None:
     check_agreement(call, seed=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="undocumented difference: einx_typed drops unmarked compositions from the "
-    "shorthand's second operand (0.3.0 keeps them as `()`); awaiting a decision",
-)
 def test_shorthand_keeps_unmarked_compositions_like_einx() -> None:
     x, bias = np.zeros((2, 12, 4)), np.arange(4.0).reshape(1, 4)
     expected = einx.add("b (h w) [c]", x, bias, h=3)

@@ -147,10 +147,6 @@ def test_invalid_specs_raise_spec_error_naming_the_field(
     assert reason in message
 
 
-# NormSpec raises these two itself (in _norm.py) without ``field=`` so far.
-_FIELD_NOT_SET_YET = {("epsilon", ">= 0"), ("decay_rate", "no statistics")}
-
-
 def _expected_field(field: str, reason: str) -> str:
     """The ``field`` attribute: a bad activation name inside a list names the item's key."""
     return f"{field}.name" if field.startswith("layers[") and reason == "one of" else field
@@ -158,15 +154,7 @@ def _expected_field(field: str, reason: str) -> str:
 
 @pytest.mark.parametrize(
     ("make", "field", "reason"),
-    [
-        pytest.param(
-            *case,
-            marks=pytest.mark.xfail(strict=True, reason="NormSpec does not pass field= yet"),
-        )
-        if case[1:] in _FIELD_NOT_SET_YET
-        else case
-        for case in INVALID
-    ],
+    INVALID,
 )
 def test_invalid_specs_carry_the_field_as_an_attribute(make: Any, field: str, reason: str) -> None:
     with pytest.raises(SpecError) as info:

@@ -6,6 +6,7 @@ import copy
 import io
 import math
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -449,3 +450,58 @@ def test_from_spec_rejects_specs_without_a_module() -> None:
 
     with pytest.raises(SpecError, match="CustomSpec"):
         einn.from_spec(CustomSpec())
+
+
+def _torch_calls(fn: Any) -> tuple[Any, list[str]]:
+    """``fn()`` and the names of the torch functions it called."""
+    from torch.overrides import TorchFunctionMode
+
+    calls: list[str] = []
+
+    class Calls(TorchFunctionMode):  # type: ignore[misc]
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            calls.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    with Calls():
+        result = fn()
+    return result, calls
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 16), (7, 16), (16,)])
+def test_linear_replay_adds_the_bias_inside_the_matrix_product(shape: tuple[int, ...]) -> None:
+    layer = einn.Linear("b... [c1->c2]", c2=24).double()
+    x = _x(shape, torch.float64)
+    layer(x)  # records the replay
+    with torch.no_grad():
+        layer.bias.copy_(torch.randn(24, dtype=torch.float64))
+    y, calls = _torch_calls(lambda: layer(x))
+    assert {"linear", "addmm"} & set(calls), calls
+    assert "matmul" not in calls and "add" not in calls, calls
+    torch.testing.assert_close(y, x @ layer.weight + layer.bias, rtol=1e-12, atol=1e-12)
+    y.square().sum().backward()
+    weight_grad, bias_grad = layer.weight.grad, layer.bias.grad
+    layer.zero_grad()
+    (x @ layer.weight + layer.bias).square().sum().backward()
+    torch.testing.assert_close(weight_grad, layer.weight.grad)
+    torch.testing.assert_close(bias_grad, layer.bias.grad)
+
+
+def test_norm_replay_runs_one_kernel_and_updates_ema_in_place() -> None:
+    layer = einn.Norm("[b...] c", decay_rate=0.5).double()
+    layer.train()(_x((8, 3, 4), torch.float64))  # init phase, records
+    mean_buffer, var_buffer = layer.mean, layer.var
+    x = _x((8, 3, 4), torch.float64) * 2 + 1
+    y, calls = _torch_calls(lambda: layer(x))
+    assert calls.count("native_batch_norm") == 1 and "var_mean" not in calls, calls
+    assert layer.mean is mean_buffer and layer.var is var_buffer  # copied into, not replaced
+    flat = x.reshape(-1, 4)
+    torch.testing.assert_close(layer.mean, 0.5 * flat.mean(0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        layer.var, 0.5 + 0.5 * flat.var(0, unbiased=False), rtol=1e-10, atol=1e-12
+    )
+    assert not layer.mean.requires_grad and not layer.var.requires_grad
+    expected = (x - flat.mean(0)) / torch.sqrt(flat.var(0, unbiased=False) + 1e-5)
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)

@@ -595,7 +595,9 @@ def test_check_unknown_axis_values() -> None:
     [
         ("a b c d", [(2, 3, 4)], {}, RankError, "rank 3"),
         ("a b... c...", [(2, 3, 4)], {}, RankError, "Cannot determine how many axes"),
-        ("(s1...) (s2...) h", [(2, 3)], {}, RankError, "needs at least 3 axes"),
+        ("(s1...) (s2...) h", [(2, 3)], {}, RankError, "'(s1...) (s2...) h' has 3 axes."),
+        ("a b... c", [(2,)], {}, RankError, "needs at least 2 axes"),
+        ("c [a b]...", [(2, 3)], {}, RankError, "has 1 axis plus 2 axes per repetition of"),
         ("a..., a...", [(2, 3), (2, 3, 4)], {}, RankError, "repeats 2 times"),
         ("(s...) -> s...", [(6,)], {}, RankError, "Cannot determine how many axes"),
         ("a -> a b...", [(2,)], {"b": 2}, RankError, "Cannot determine how many axes"),
@@ -824,3 +826,34 @@ def test_deliberate_parse_differences_from_einx(text: str) -> None:
     assert _einx_parse(text) is not None
     with pytest.raises(NotationSyntaxError):
         parse_op(text)
+
+
+def test_a_marker_that_expands_to_nothing_disappears() -> None:
+    """``[s...]`` and ``[...]`` repeated zero times leave no (empty) marker behind."""
+    solution = solve_op("a [s...] b, [...] c", (2, 3), (4,))
+    assert not any(isinstance(n, Marker) for e in solution.exprs for n in iter_nodes(e))
+    assert all_shapes(solution) == [(2, 3), (4,)]
+    solution = solve_op("a [s]... b", (2, 3))
+    assert [render(e) for e in solution.exprs] == ["a b"]
+
+
+def test_an_opaque_ellipsis_is_named_by_its_text_without_brackets() -> None:
+    """``([s]...)`` and ``(s...)`` are the same axis ``s...``; the inner marker is lost."""
+    solution = solve_op("a ([s]... d), (s...)", (2, 6), (2,), d=3)
+    assert solution.lengths["s..."] == 2
+    assert [render(e) for e in solution.exprs] == ["a (s... d)", "(s...)"]
+    with pytest.raises(AxisSizeError, match=r"'\(s\.\.\.\)' has length 2"):
+        solve_op("a ([s]... d), (s...)", (2, 6), (3,), d=3)
+
+
+def test_errors_show_only_the_argument_shapes() -> None:
+    """``arguments`` leaves the outputs' unknown shapes out of the message."""
+    op = parse_op("a b -> b c")
+    exprs = (*op.inputs, *(op.outputs or ()))
+    for arguments, shown in [(1, "Input shapes: (2, 3)"), (None, "Input shapes: (2, 3), factory")]:
+        with pytest.raises(AxisSizeError) as info:
+            solve(exprs, [(2, 3), None], {}, text=op.text, arguments=arguments)
+        assert shown in str(info.value).splitlines()
+    with pytest.raises(AxisSizeError) as info:
+        solve(exprs, [None, None], {}, text=op.text, arguments=0)
+    assert "Input shapes" not in str(info.value)

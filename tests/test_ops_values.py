@@ -213,3 +213,105 @@ def test_arange_grid(backend: str) -> None:
     y = to_numpy(einx.arange("b a -> a b [2]", a=2, b=3, backend=backend))
     expected = np.stack(np.meshgrid(np.arange(3), np.arange(2)), axis=-1)
     np.testing.assert_array_equal(y, expected)
+
+
+# --- regressions: disagreements with einx 0.3.0 found by the differential tests ---------
+
+
+def test_python_scalars_and_lists_alone_compute_with_numpy() -> None:
+    """einx case 407: without a tensor or a factory, numpy computes (as in einx 0.3.0)."""
+    y = einx.dot("[->]", 3, 4)
+    assert isinstance(y, np.ndarray)
+    assert y.shape == () and int(y) == 12
+    np.testing.assert_array_equal(einx.sum("a [b]", [[1, 2], [3, 4]]), [3, 7])
+    np.testing.assert_array_equal(einx.add("a, ", [1.0, 2.0], 1), [2.0, 3.0])
+
+
+def test_a_factory_alone_needs_an_explicit_backend() -> None:
+    def ones(shape: tuple[int, ...], **kwargs: Any) -> np.ndarray:
+        return np.ones(shape)
+
+    with pytest.raises(einx.OperationError, match="Cannot determine the backend") as info:
+        einx.add("a, ", ones, 1, a=2)
+    assert "backend=" in str(info.value)
+    np.testing.assert_array_equal(einx.add("a, ", ones, 1, a=2, backend="numpy"), [2.0, 2.0])
+    with pytest.raises(einx.OperationError, match="no arguments"):
+        einx.arange("a [1]", a=2)
+
+
+def test_shorthand_with_a_marked_ellipsis_inside_a_composition(backend: str) -> None:
+    """``([s]...)`` whose count nothing fixes is one axis ``s...`` in both operands."""
+    x, y = rand(2, 3), rand(1)
+    z = einx.add("a ([s]... d)", to_backend(backend, x), to_backend(backend, y), d=3)
+    close(z, x.astype(np.float64) + y[0])
+
+
+def test_shorthand_keeps_a_composition_without_marked_axes(backend: str) -> None:
+    """NOTATION 3.3: ``b (h w) [c]`` gives the second operand ``() c``, shape ``(1, c)``."""
+    x, bias = rand(2, 12, 4), rand(1, 4)
+    y = einx.add("b (h w) [c]", to_backend(backend, x), to_backend(backend, bias), h=3)
+    close(y, x.astype(np.float64) + bias[None])
+    with pytest.raises(einx.RankError, match=r"'\(\) c' has 2 axes"):
+        einx.add("b (h w) [c]", to_backend(backend, x), to_backend(backend, bias[0]), h=3)
+    x2, scale = rand(6, 6, 4), rand(1, 1, 4)
+    y = einx.multiply("(a b)... [c]", to_backend(backend, x2), to_backend(backend, scale), a=2)
+    close(y, x2.astype(np.float64) * scale)
+
+
+def test_a_marker_that_expands_to_nothing_marks_nothing(backend: str) -> None:
+    x = to_backend(backend, rand(2, 3))
+    for text in ("a [s]... b", "a [s...] b"):
+        with pytest.raises(einx.OperationError, match="no axis is marked"):
+            einx.sum(text, x)
+    with pytest.raises(einx.OperationError, match="no axis is marked"):
+        einx.sum("a ([s]... d)", x, d=3)  # the brackets inside an opaque ellipsis are lost
+    v = rand(4)
+    y = einx.mean("[h] [...]", to_backend(backend, v), keepdims=True)
+    close(y, v.astype(np.float64).mean(keepdims=True))
+    y = einx.mean("[h] [...]", to_backend(backend, rand(4, 2)), keepdims=True)
+    assert to_numpy(y).shape == (1, 1)
+
+
+def test_reduce_without_arrow_keeps_unnamed_axes(backend: str) -> None:
+    """An unnamed axis such as ``2`` is the same axis in the implicit output."""
+    x = rand(3, 2)
+    close(einx.sum("[a] 2", to_backend(backend, x)), x.astype(np.float64).sum(0))
+    y = einx.sum("(a [b]) (2 c)", to_backend(backend, rand(6, 6)), a=2, c=3, keepdims=True)
+    assert to_numpy(y).shape == (2, 6)
+    x = rand(3, 2)
+    y = einx.max("([a]) (2)", to_backend(backend, x), keepdims=True)
+    close(y, x.astype(np.float64).max(0, keepdims=True))
+
+
+def test_errors_list_the_input_arguments_only() -> None:
+    """Outputs are no inputs: "Input shapes" has one entry per argument, a factory as such."""
+
+    def weight(shape: tuple[int, ...], **kwargs: Any) -> np.ndarray:
+        return np.ones(shape)
+
+    with pytest.raises(einx.AxisSizeError) as info:
+        einx.dot("a b, b c -> a c", np.ones((2, 3)), weight)
+    lines = str(info.value).splitlines()
+    assert "Input shapes: (2, 3), factory" in lines
+    with pytest.raises(einx.AxisSizeError) as info:
+        einx.dot("a b, b c -> a c", np.ones((2, 3)), np.ones((4, 4)))
+    assert "Input shapes: (2, 3), (4, 4)" in str(info.value).splitlines()
+    with pytest.raises(einx.RankError) as info:
+        einx.rearrange("a b c -> c b a", np.ones((2, 3)))
+    assert "Input shapes: (2, 3)" in str(info.value).splitlines()
+    with pytest.raises(einx.SolveError) as info:
+        einx.check("a b -> a b c", np.ones((2, 3)), a=3)
+    assert "Input shapes: (2, 3)" in str(info.value).splitlines()
+    with pytest.raises(einx.SolveError) as info:
+        einx.arange("a b [2]", a=2, backend="numpy")
+    assert "Input shapes" not in str(info.value)
+
+
+def test_rank_error_of_an_ellipsis_inside_a_composition() -> None:
+    """``(s...)`` is one axis: a full sentence and a hint, no empty list of ellipsis sizes."""
+    with pytest.raises(einx.RankError) as info:
+        einx.add("a ([s]... d)", np.ones((2, 3)), np.ones((2, 1)), d=3)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "Input 2 has rank 2, but its expression '(s...)' has 1 axis."
+    assert "Input shapes: (2, 3), (2, 1)" in lines
+    assert lines[-1].startswith("Hint: An ellipsis inside a composition such as '(s...)'")

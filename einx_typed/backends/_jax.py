@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from einx_typed.backends._plain_norm import plain_normalize
 from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
@@ -139,32 +140,16 @@ class JaxBackend:
         var: Any | None = None,
         with_stats: bool = False,
     ) -> tuple[Any, Any | None, Any | None]:
-        """Plain jax.numpy (XLA fuses it); the variance is the two-pass population variance."""
-        grouped = (layout.batch, layout.length, layout.groups, layout.group_size)
-        xg = jnp.reshape(x, grouped)
-        stats = (layout.batch, 1, layout.groups, 1)
-        batch_stats = var is None
-        if var is None:
-            mean = jnp.mean(xg, axis=(1, 3), keepdims=True) if center else None
-            if center:
-                var = jnp.var(xg, axis=(1, 3), keepdims=True)
-            else:
-                var = jnp.mean(xg * xg, axis=(1, 3), keepdims=True)
-        else:
-            var = jnp.reshape(var, stats)
-            mean = None if mean is None or not center else jnp.reshape(mean, stats)
-        y = xg - mean if mean is not None else xg
-        y = y * jax.lax.rsqrt(var + epsilon)
-        y = jnp.reshape(y, (layout.batch, layout.length, layout.channels))
-        if scale is not None:
-            y = y * jnp.reshape(scale, (layout.channels,))
-        if bias is not None:
-            y = y + jnp.reshape(bias, (layout.channels,))
-        y = jnp.reshape(y, jnp.shape(x))
-        if not (batch_stats and with_stats):
-            return y, None, None
-        return (
-            y,
-            None if mean is None else jnp.reshape(mean, layout.stats_shape),
-            jnp.reshape(var, layout.stats_shape),
+        """Plain math (XLA fuses it under jit); two-pass population variance."""
+        return plain_normalize(
+            jnp,
+            x,
+            layout,
+            scale,
+            bias,
+            epsilon=epsilon,
+            center=center,
+            mean=mean,
+            var=var,
+            with_stats=with_stats,
         )

@@ -7,6 +7,7 @@ from typing import Any, final
 
 import numpy as np
 
+from einx_typed.backends._plain_norm import plain_normalize
 from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
@@ -152,33 +153,16 @@ class NumpyBackend:
         var: Any | None = None,
         with_stats: bool = False,
     ) -> tuple[Any, Any | None, Any | None]:
-        """Plain math; the variance is the two-pass population variance."""
-        x = np.asarray(x)
-        grouped = (layout.batch, layout.length, layout.groups, layout.group_size)
-        xg = x.reshape(grouped)
-        stats = (layout.batch, 1, layout.groups, 1)
-        batch_stats = var is None
-        if var is None:
-            mean = np.mean(xg, axis=(1, 3), keepdims=True) if center else None
-            var = (
-                np.var(xg, axis=(1, 3), keepdims=True)
-                if center
-                else np.mean(xg * xg, axis=(1, 3), keepdims=True)
-            )
-        else:
-            var = np.reshape(var, stats)
-            mean = None if mean is None or not center else np.reshape(mean, stats)
-        y = xg - mean if mean is not None else xg
-        y = (y / np.sqrt(var + epsilon)).reshape(layout.batch, layout.length, layout.channels)
-        if scale is not None:
-            y = y * np.reshape(scale, (layout.channels,))
-        if bias is not None:
-            y = y + np.reshape(bias, (layout.channels,))
-        y = y.reshape(x.shape)
-        if not (batch_stats and with_stats):
-            return y, None, None
-        return (
-            y,
-            None if mean is None else mean.reshape(layout.stats_shape),
-            var.reshape(layout.stats_shape),
+        """Plain math (XLA fuses it under jit); two-pass population variance."""
+        return plain_normalize(
+            np,
+            np.asarray(x),
+            layout,
+            scale,
+            bias,
+            epsilon=epsilon,
+            center=center,
+            mean=mean,
+            var=var,
+            with_stats=with_stats,
         )

@@ -236,6 +236,7 @@ def _expanded_bias(
         text=plan.text,
         cse=False,
         check_unknown=False,
+        arguments=1,
     )
     out = solution.exprs[-1].items
     weight_names = set(named_axes(plan.weight_items))

@@ -296,7 +296,9 @@ class NormSpec(LayerSpec):
         else:
             parse_field(_OWNER, "params", self.params)
         if self.epsilon < 0:
-            raise SpecError(f"NormSpec field 'epsilon' must be >= 0, got {self.epsilon!r}.")
+            raise SpecError(
+                f"NormSpec field 'epsilon' must be >= 0, got {self.epsilon!r}.", field="epsilon"
+            )
         if self.decay_rate is not None:
             check_rate(_OWNER, "decay_rate", self.decay_rate, low_open=True)
             if not (self.mean or self.var):
@@ -304,6 +306,7 @@ class NormSpec(LayerSpec):
                     "NormSpec field 'decay_rate' is set, but mean and var are both False, so "
                     "there are no statistics to average.",
                     hint="Drop decay_rate or enable mean/var.",
+                    field="decay_rate",
                 )
         check_axes_used(_OWNER, self.axes, names, exprs)
 

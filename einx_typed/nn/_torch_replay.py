@@ -161,10 +161,11 @@ class _Recorder(TorchFunctionMode):  # type: ignore[misc]
 
 
 def _fuse_linear(graph: torch.fx.Graph) -> None:
-    """Rewrite ``add(matmul(x, w), b)`` with a 2-D ``w`` and a 1-D ``b`` as one ``linear``.
+    """Rewrite ``add(matmul(x, w), b)`` with a 2-D ``w`` and a 1-D ``b`` as one kernel.
 
-    ``linear`` adds the bias inside the matrix product (``addmm``) instead of in a second
-    pass over the output; the result is the same up to rounding.
+    ``addmm`` (2-D ``x``) or ``linear`` (other ranks) adds the bias inside the matrix
+    product instead of in a second pass over the output; the result is the same up to
+    rounding.
     """
     for node in list(graph.nodes):
         if node.op != "call_function" or node.target is not torch.add or node.kwargs:
@@ -175,8 +176,12 @@ def _fuse_linear(graph: torch.fx.Graph) -> None:
             if _is_matmul_with_bias(product, bias):
                 x, weight = product.args
                 with graph.inserting_before(node):
-                    transposed = graph.call_method("t", (weight,))
-                    fused = graph.call_function(torch.nn.functional.linear, (x, transposed, bias))
+                    if len(x.meta["shape"]) == 2:
+                        fused = graph.call_function(torch.addmm, (bias, x, weight))
+                    else:
+                        transposed = graph.call_method("t", (weight,))
+                        linear = torch.nn.functional.linear
+                        fused = graph.call_function(linear, (x, transposed, bias))
                 fused.meta.update(node.meta)
                 node.replace_all_uses_with(fused)
                 graph.erase_node(node)

@@ -277,8 +277,7 @@ def _resolve_backend(kinds: Sequence[str], explicit: str | None) -> str:
     reason = (
         "the op got no arguments"
         if not kinds
-        else "no argument is a tensor, and a tensor factory does not tell which framework "
-        "to use"
+        else "no argument is a tensor, and a tensor factory does not tell which framework to use"
     )
     raise OperationError(
         f"Cannot determine the backend: {reason}.",

@@ -69,22 +69,23 @@ def weight_operand(op: OpString, inputs: Sequence[Expr], outputs: Sequence[Expr]
     return Expr(tuple(items), span)
 
 
-def _marked_parts(node: Node, op: OpString, inside: bool) -> list[Node]:
+def _marked_parts(node: Node, op: OpString, inside: bool, keep_empty: bool) -> list[Node]:
     if isinstance(node, Named | Unnamed):
         return [node] if inside else []
     if isinstance(node, Marker):
-        return [p for item in node.items for p in _marked_parts(item, op, True)]
+        return [p for item in node.items for p in _marked_parts(item, op, True, keep_empty)]
     if isinstance(node, Composition):
-        # Kept even when nothing in it is marked (then `()`, length 1), as in einx 0.3.0.
-        parts = [p for item in node.items for p in _marked_parts(item, op, inside)]
+        parts = [p for item in node.items for p in _marked_parts(item, op, inside, keep_empty)]
+        if not parts and not inside and not keep_empty:
+            return []
         return [Composition(tuple(parts), node.span)]
     if isinstance(node, Concat):
-        if inside or any(_marked_parts(i, op, False) for b in node.branches for i in b):
+        if inside or any(_marked_parts(i, op, False, False) for b in node.branches for i in b):
             raise OperationError(
                 "Concatenations are not allowed in this op.", expr=op.text, span=node.span
             )
         return []
-    inner = _marked_parts(node.inner, op, inside)
+    inner = _marked_parts(node.inner, op, inside, keep_empty)
     if not inner:
         return []
     if len(inner) != 1:
@@ -98,14 +99,16 @@ def _marked_parts(node: Node, op: OpString, inside: bool) -> list[Node]:
     return [EllipsisNode(inner[0], node.ident, node.span)]
 
 
-def marked_operand(op: OpString, expr: Expr) -> Expr:
+def marked_operand(op: OpString, expr: Expr, *, keep_empty: bool = True) -> Expr:
     """The second operand of the elementwise bracket shorthand: the marked parts of
     ``expr`` with the compositions and ellipses around them (``b... (g [c])`` -> ``(c)``).
 
-    Every composition stays, one without marked axes as ``()``: ``b (h w) [c]`` -> ``() c``,
-    so the operand has shape ``(1, c)``; an ellipsis stays when its content does.
+    With ``keep_empty`` (einx 0.3.0's rule for the shorthand) every composition stays, one
+    without marked axes as ``()``: ``b (h w) [c]`` -> ``() c``, an operand of shape
+    ``(1, c)``; without, such compositions are dropped (``c``).  An ellipsis stays when
+    its content does.
     """
-    parts = [p for item in expr.items for p in _marked_parts(item, op, False)]
+    parts = [p for item in expr.items for p in _marked_parts(item, op, False, keep_empty)]
     return Expr(tuple(parts), expr.span)
 
 

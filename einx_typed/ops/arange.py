@@ -63,7 +63,7 @@ def _plan(request: Request) -> Plan:
             raise OperationError(
                 "The input of arange cannot contain brackets.", expr=op.text, span=marker.span
             )
-    coordinate = marked_operand(op, output)
+    coordinate = marked_operand(op, output, keep_empty=False)
     if not coordinate.items and op.outputs is None:
         return _plain(request, op)
     if len(coordinate.items) != 1:

@@ -133,7 +133,11 @@ def _plan(request: Request) -> Plan:
         explicit_output = True
     namer = LeafNamer()
     leaves = expr_leaves(expr, lengths, namer)
-    out_leaves = expr_leaves(out, lengths, namer)
+    if explicit_output:
+        out_leaves = expr_leaves(out, lengths, namer)
+    else:
+        # The same nodes minus the marked ones: unnamed axes such as `2` keep their identity.
+        out_leaves = [leaf for leaf in leaves if not leaf.marked]
     out_names = {leaf.name for leaf in out_leaves}
     if explicit_output and not builtins.any(leaf.marked for leaf in leaves):
         leaves = [
