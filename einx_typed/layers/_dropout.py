@@ -21,12 +21,12 @@ from einx_typed.layers._base import (
 )
 from einx_typed.layers._exprs import (
     Items,
+    broadcast_against,
     demark,
     dim_names,
-    has_marker,
     marked_part,
     named_axes,
-    render_list,
+    require_marker,
 )
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import Resolved, Tensor
@@ -64,21 +64,18 @@ def _plan(expr: str) -> _DropoutPlan:
         raise field_error(
             _OWNER, "expr", op, "must be one expression without '->' or ','.", hint="E.g. '[...]'."
         )
-    items = op.inputs[0].items
-    if not has_marker(items):
-        raise field_error(
-            _OWNER,
-            "expr",
-            op,
-            "marks no axes; the bracketed part is the shape of the random mask.",
-            hint="'[...]' drops elements, '[b] ... [c]' whole channels, '[b] ...' whole samples.",
-        )
-    full = render_list(demark(items))
+    items = require_marker(
+        _OWNER,
+        "expr",
+        op,
+        "marks no axes; the bracketed part is the shape of the random mask.",
+        hint="'[...]' drops elements, '[b] ... [c]' whole channels, '[b] ...' whole samples.",
+    )
     mask = marked_part(items)
     return _DropoutPlan(
         names=frozenset(named_axes(items)),
         mask_items=mask,
-        multiply_expr=f"{full}, {render_list(mask)} -> {full}",
+        multiply_expr=broadcast_against(items, mask),
         elementwise=mask == demark(items),
     )
 

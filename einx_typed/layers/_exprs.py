@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from einx_typed.layers._validate import AxisValue
+from einx_typed.layers._validate import AxisValue, field_error
 from einx_typed.notation import render, render_items
 from einx_typed.notation.tree import (
     Composition,
@@ -19,10 +19,12 @@ from einx_typed.notation.tree import (
     Marker,
     Named,
     Node,
+    OpString,
     Unnamed,
 )
 
 __all__ = [
+    "broadcast_against",
     "demark",
     "dim_names",
     "fill_shape",
@@ -30,6 +32,7 @@ __all__ = [
     "marked_part",
     "named_axes",
     "render_list",
+    "require_marker",
     "unmarked_part",
     "walk_named",
 ]
@@ -87,23 +90,26 @@ def has_marker(items: Sequence[Node]) -> bool:
     return False
 
 
+def require_marker(owner: str, field: str, op: OpString, reason: str, hint: str) -> Items:
+    """The items of the single expression ``op`` of ``owner.field``, which must mark axes.
+
+    Raises a :class:`SpecError` with ``reason`` and ``hint`` when nothing is bracketed.
+    """
+    items = op.inputs[0].items
+    if not has_marker(items):
+        raise field_error(owner, field, op, reason, hint=hint)
+    return items
+
+
+def broadcast_against(items: Sequence[Node], part: Sequence[Node]) -> str:
+    """The op string that combines a tensor of ``items`` with one of ``part`` (broadcast)."""
+    full = render_list(demark(items))
+    return f"{full}, {render_list(part)} -> {full}"
+
+
 def demark(items: Sequence[Node]) -> Items:
     """``items`` with every bracket removed and its content kept: ``b [c]`` -> ``b c``."""
-    out: list[Node] = []
-    for node in items:
-        match node:
-            case Marker(items=inner):
-                out.extend(demark(inner))
-            case Composition(items=inner):
-                out.append(Composition(demark(inner)))
-            case Concat(branches=branches):
-                out.append(Concat(tuple(demark(branch) for branch in branches)))
-            case EllipsisNode(inner=inner, ident=ident):
-                new_inner = demark((inner,))
-                out.append(EllipsisNode(_single(new_inner), ident))
-            case Named() | Unnamed():
-                out.append(node)
-    return tuple(out)
+    return _without_markers(items, keep_content=True)
 
 
 def unmarked_part(items: Sequence[Node]) -> Items:
@@ -111,17 +117,28 @@ def unmarked_part(items: Sequence[Node]) -> Items:
 
     A composition that loses all content stays as ``()``, a dimension of length 1.
     """
+    return _without_markers(items, keep_content=False)
+
+
+def _without_markers(items: Sequence[Node], keep_content: bool) -> Items:
+    """``items`` with every bracket removed, with or without its content.
+
+    An ellipsis whose repeated part loses all content is dropped along with it.
+    """
     out: list[Node] = []
     for node in items:
         match node:
-            case Marker():
-                pass
+            case Marker(items=inner):
+                if keep_content:
+                    out.extend(_without_markers(inner, keep_content))
             case Composition(items=inner):
-                out.append(Composition(unmarked_part(inner)))
+                out.append(Composition(_without_markers(inner, keep_content)))
             case Concat(branches=branches):
-                out.append(Concat(tuple(unmarked_part(branch) for branch in branches)))
+                out.append(
+                    Concat(tuple(_without_markers(branch, keep_content) for branch in branches))
+                )
             case EllipsisNode(inner=inner, ident=ident):
-                new_inner = unmarked_part((inner,))
+                new_inner = _without_markers((inner,), keep_content)
                 if new_inner:
                     out.append(EllipsisNode(_single(new_inner), ident))
             case Named() | Unnamed():

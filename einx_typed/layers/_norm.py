@@ -24,11 +24,10 @@ from einx_typed.layers._base import (
 )
 from einx_typed.layers._exprs import (
     Items,
-    demark,
-    has_marker,
+    broadcast_against,
     marked_part,
     named_axes,
-    render_list,
+    require_marker,
     unmarked_part,
 )
 from einx_typed.layers._frozen import FrozenMap
@@ -98,23 +97,19 @@ def _single_expression(field: str, op: OpString) -> None:
 def _stats_plan(stats: str) -> _StatsPlan:
     op = parse_field(_OWNER, "stats", stats)
     _single_expression("stats", op)
-    items = op.inputs[0].items
-    if not has_marker(items):
-        raise field_error(
-            _OWNER,
-            "stats",
-            op,
-            "marks no axes to compute the statistics over.",
-            hint="Put the reduced axes in brackets: 'b... [c]' (layer norm), '[b...] c' "
-            "(batch norm).",
-        )
-    full = render_list(demark(items))
+    items = require_marker(
+        _OWNER,
+        "stats",
+        op,
+        "marks no axes to compute the statistics over.",
+        hint="Put the reduced axes in brackets: 'b... [c]' (layer norm), '[b...] c' (batch norm).",
+    )
     reduced = unmarked_part(items)
     return _StatsPlan(
         names=frozenset(named_axes(items)),
         items=items,
         reduced_items=reduced,
-        broadcast_expr=f"{full}, {render_list(reduced)} -> {full}",
+        broadcast_expr=broadcast_against(items, reduced),
     )
 
 
@@ -122,21 +117,18 @@ def _stats_plan(stats: str) -> _StatsPlan:
 def _params_plan(params: str) -> _ParamsPlan:
     op = parse_field(_OWNER, "params", params)
     _single_expression("params", op)
-    items = op.inputs[0].items
-    if not has_marker(items):
-        raise field_error(
-            _OWNER,
-            "params",
-            op,
-            "marks no axes for the scale and bias.",
-            hint="Put the parameters' axes in brackets: 'b... [c]'.",
-        )
-    full = render_list(demark(items))
+    items = require_marker(
+        _OWNER,
+        "params",
+        op,
+        "marks no axes for the scale and bias.",
+        hint="Put the parameters' axes in brackets: 'b... [c]'.",
+    )
     param_items = marked_part(items)
     return _ParamsPlan(
         names=frozenset(named_axes(items)),
         param_items=param_items,
-        broadcast_expr=f"{full}, {render_list(param_items)} -> {full}",
+        broadcast_expr=broadcast_against(items, param_items),
     )
 
 

@@ -5,7 +5,14 @@ from einx_typed.notation._parser import parse_expr, parse_op
 from einx_typed.notation._render import render, render_items
 from einx_typed.notation._solve import ExtraEquations, Solution, check_axis_names, solve
 from einx_typed.notation._values import AxisValue, normalize_axis_values
-from einx_typed.notation._walk import axis_depths, axis_names, dims, iter_nodes, node_length
+from einx_typed.notation._walk import (
+    axis_depths,
+    axis_names,
+    dims,
+    flat_nodes,
+    iter_nodes,
+    node_length,
+)
 from einx_typed.notation.tree import (
     ANONYMOUS_ELLIPSIS,
     Composition,
@@ -37,6 +44,7 @@ __all__ = [
     "axis_names",
     "check_axis_names",
     "dims",
+    "flat_nodes",
     "iter_nodes",
     "node_length",
     "normalize_axis_values",

@@ -18,7 +18,7 @@ from einx_typed.notation.tree import (
     Unnamed,
 )
 
-__all__ = ["axis_depths", "axis_names", "dims", "iter_nodes", "node_length"]
+__all__ = ["axis_depths", "axis_names", "dims", "flat_nodes", "iter_nodes", "node_length"]
 
 
 def _unwrap_markers(items: Iterable[Node]) -> Iterator[Node]:
@@ -36,6 +36,21 @@ def dims(expr: Expr | Composition | Marker) -> tuple[Node, ...]:
     factors of its length.
     """
     return tuple(_unwrap_markers(expr.items))
+
+
+def flat_nodes(items: Iterable[Node], marked: bool = False) -> Iterator[tuple[Node, bool]]:
+    """The nodes of ``items`` with compositions and markers split open, in written order.
+
+    Each comes with whether a marker encloses it; axes, concatenations and ellipses are
+    yielded whole.
+    """
+    for item in items:
+        if isinstance(item, Composition):
+            yield from flat_nodes(item.items, marked)
+        elif isinstance(item, Marker):
+            yield from flat_nodes(item.items, True)
+        else:
+            yield item, marked
 
 
 def iter_nodes(tree: Node | Expr) -> Iterator[Node]:

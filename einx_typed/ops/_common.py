@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from einx_typed.errors import OperationError
@@ -16,12 +16,24 @@ __all__ = [
     "build_plan",
     "check_operand_count",
     "find_node",
+    "named_factories",
+    "op_name",
     "parse",
     "reject_concat",
     "reject_markers",
     "require_arrow",
     "solve",
 ]
+
+
+def op_name(op: str | Callable[..., Any], known: Sequence[str], family: str, text: str) -> str:
+    """The name of the ``op`` argument (a name, or e.g. ``np.sum``), checked against ``known``."""
+    name = op if isinstance(op, str) else getattr(op, "__name__", "")
+    if name not in known:
+        raise OperationError(
+            f"Unknown {family} op {op!r}; expected one of {', '.join(known)}.", expr=text
+        )
+    return name
 
 
 def parse(request: Request) -> OpString:
@@ -114,6 +126,11 @@ def solve(
         arguments=len(request.operands) if arguments is None else arguments,
     )
     return tuple(solution.exprs), solution.lengths
+
+
+def named_factories(count: int, name: str, init: str) -> dict[int, dict[str, str]]:
+    """Factory keyword arguments for ``count`` operands that all take ``name`` and ``init``."""
+    return {index: {"name": name, "init": init} for index in range(count)}
 
 
 def build_plan(

@@ -8,7 +8,7 @@ from typing import NoReturn
 from einx_typed.backends.base import ScatterMode
 from einx_typed.errors import OperationError
 from einx_typed.notation.tree import Expr, Span
-from einx_typed.ops._common import build_plan, parse, solve
+from einx_typed.ops._common import build_plan, named_factories, parse, solve
 from einx_typed.ops._engine import Plan, Request
 from einx_typed.ops._index_exec import emit_gather, emit_scatter
 from einx_typed.ops._index_plan import (
@@ -98,7 +98,7 @@ def plan_index(request: Request) -> Plan:
         builder,
         [result],
         factory_shapes=operand_shapes,
-        factory_kwargs={i: {"name": name, "init": op} for i in range(len(operand_shapes))},
+        factory_kwargs=named_factories(len(operand_shapes), name, op),
         weak_scalars=False,
         spans=[e.span for e in inputs],
     )

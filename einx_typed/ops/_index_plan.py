@@ -20,6 +20,7 @@ from typing import NoReturn, TypeAlias, final
 
 import attrs
 
+from einx_typed.notation import flat_nodes
 from einx_typed.notation.tree import (
     Composition,
     Concat,
@@ -81,19 +82,12 @@ def leaves_of(
 ) -> tuple[Leaf, ...]:
     """Flatten a solved expression into its leaves (compositions split, markers noted)."""
     out: list[Leaf] = []
-
-    def visit(node: Node, marked: bool) -> None:
+    for node, marked in flat_nodes(expr.items):
         if isinstance(node, Named):
             out.append(Leaf(node.name, lengths(node.name), marked, False, node.span))
         elif isinstance(node, Unnamed):
             key = f"#{operand}.{len(out)}"
             out.append(Leaf(key, node.value, marked, True, node.span))
-        elif isinstance(node, Composition):
-            for item in node.items:
-                visit(item, marked)
-        elif isinstance(node, Marker):
-            for item in node.items:
-                visit(item, True)
         elif isinstance(node, Concat):
             fail(
                 "Concatenations are not allowed in index operations.",
@@ -102,9 +96,6 @@ def leaves_of(
             )
         elif isinstance(node, EllipsisNode):  # pragma: no cover - solve expands every ellipsis
             fail("An ellipsis was left unexpanded.", span=node.span)
-
-    for item in expr.items:
-        visit(item, False)
     return tuple(out)
 
 

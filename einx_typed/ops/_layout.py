@@ -16,6 +16,7 @@ from typing import cast, final
 import attrs
 
 from einx_typed.errors import OperationError
+from einx_typed.notation import flat_nodes
 from einx_typed.notation.tree import (
     Composition,
     Concat,
@@ -170,21 +171,17 @@ def _units(
     items: Sequence[Node], lengths: Mapping[str, int], namer: LeafNamer, marked: bool
 ) -> list[Unit]:
     units: list[Unit] = []
-    for item in items:
+    for item, in_marker in flat_nodes(items, marked):
         if isinstance(item, Named):
-            units.append(Leaf(item.name, lengths[item.name], marked, item.span))
+            units.append(Leaf(item.name, lengths[item.name], in_marker, item.span))
         elif isinstance(item, Unnamed):
             if item.value != 1:
-                units.append(Leaf(namer.unnamed(item.value), item.value, marked, item.span))
-        elif isinstance(item, Composition):
-            units.extend(_units(item.items, lengths, namer, marked))
-        elif isinstance(item, Marker):
-            units.extend(_units(item.items, lengths, namer, True))
+                units.append(Leaf(namer.unnamed(item.value), item.value, in_marker, item.span))
         elif isinstance(item, Concat):
             units.append(item)
-        else:
+        elif isinstance(item, EllipsisNode):
             name = _opaque_name(item)
-            units.append(Leaf(name, lengths[name], marked, item.span))
+            units.append(Leaf(name, lengths[name], in_marker, item.span))
     return units
 
 

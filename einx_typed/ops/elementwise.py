@@ -18,6 +18,8 @@ from einx_typed.ops._common import (
     build_plan,
     check_operand_count,
     find_node,
+    named_factories,
+    op_name,
     parse,
     reject_concat,
     solve,
@@ -62,12 +64,7 @@ def elementwise(
     **axis_values: Any,
 ) -> Any:
     """Apply the elementwise ``op`` (a name such as ``"add"``, or e.g. ``np.add``)."""
-    name = op if isinstance(op, str) else getattr(op, "__name__", "")
-    if name not in ELEMENTWISE_NAMES:
-        raise OperationError(
-            f"Unknown elementwise op {op!r}; expected one of {', '.join(ELEMENTWISE_NAMES)}.",
-            expr=op_string,
-        )
+    name = op_name(op, ELEMENTWISE_NAMES, "elementwise", op_string)
     return execute(_plan, name, op_string, tensors, (), backend, cse, axis_values)
 
 
@@ -144,7 +141,7 @@ def _plan(request: Request) -> Plan:
         builder,
         [result],
         factory_shapes=shapes,
-        factory_kwargs={i: {"name": factory_name, "init": name} for i in range(len(ins))},
+        factory_kwargs=named_factories(len(ins), factory_name, name),
         keep_scalars=True,
         spans=[e.span for e in inputs],
     )

@@ -17,6 +17,7 @@ from einx_typed.ops._common import (
     build_plan,
     check_operand_count,
     find_node,
+    op_name,
     parse,
     reject_concat,
     solve,
@@ -58,12 +59,7 @@ def reduce(
     **axis_values: Any,
 ) -> Any:
     """Reduce the marked axes with ``op`` (a name such as ``"mean"``, or e.g. ``np.mean``)."""
-    name = op if isinstance(op, str) else getattr(op, "__name__", "")
-    if name not in REDUCE_NAMES:
-        raise OperationError(
-            f"Unknown reduce op {op!r}; expected one of {', '.join(REDUCE_NAMES)}.",
-            expr=op_string,
-        )
+    name = op_name(op, REDUCE_NAMES, "reduce", op_string)
     return execute(_plan, name, op_string, tensors, (keepdims,), backend, cse, axis_values)
 
 
