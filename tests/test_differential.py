@@ -495,6 +495,15 @@ def deliberate_difference(call: Call) -> str | None:
         if _names(left) - _names(right):
             # NOTATION §3.5 [0.3.0 quirk]: a dropped axis gave a wrongly shaped result.
             return "vmap-op-drops-an-axis"
+    if call.op in ("sum", "mean") and "," in call.expr.partition("->")[0] and len(call.shapes) == 1:
+        # NOTATION §3.0: the operand count must equal the tensor count.  0.3.0's reduce
+        # accepted one tensor for strings that hoist to several operands (`([a,] s...) (1)`).
+        return "reduce-operand-count"
+    if call.op != "rearrange" and "+" in call.expr and "..." in call.expr:
+        # NOTATION §3.0: only rearrange allows concatenations.  einx_typed checks the
+        # expression as written; 0.3.0 checked it after expansion, so a concatenation inside
+        # an ellipsis that repeats zero times (`sum("([+s]... [a]) (1)", s=())`) slipped by.
+        return "concatenation-in-vanished-ellipsis"
     if call.op in ("sum", "mean") and "->" in call.expr and "[" not in call.expr:
         left, _, right = call.expr.partition("->")
         if _names(left) <= _names(right):
