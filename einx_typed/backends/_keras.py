@@ -11,6 +11,7 @@ from keras import ops
 
 from einx_typed.backends._plain_norm import plain_normalize
 from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed.errors import OperationError
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": ops.add,
@@ -61,7 +62,14 @@ class KerasBackend:
         return ops.convert_to_tensor(x)
 
     def shape(self, x: Any) -> tuple[int, ...]:
-        return tuple(int(d) for d in x.shape)
+        shape = tuple(x.shape)
+        if any(d is None for d in shape):
+            raise OperationError(
+                f"A Keras tensor of shape {shape} has dimensions of unknown length (None); "
+                "einx_typed solves axis lengths from static shapes.",
+                hint="Give the symbolic input a fixed shape: keras.Input(shape, batch_size=32).",
+            )
+        return tuple(int(d) for d in shape)
 
     def dtype_name(self, x: Any) -> str:
         return str(keras.backend.standardize_dtype(x.dtype))
