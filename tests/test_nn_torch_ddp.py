@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import os
-import socket
 import tempfile
+import time
 
 import torch
 import torch.distributed as dist
@@ -14,12 +15,9 @@ import einx_typed.nn.torch as einn
 
 WORLD_SIZE = 2
 STEPS = 3
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Generous bounds: a healthy run takes a few seconds. They turn a hang into a failure.
+RENDEZVOUS_TIMEOUT = datetime.timedelta(seconds=60)
+JOIN_TIMEOUT_S = 180.0
 
 
 def _model() -> torch.nn.Module:
@@ -31,33 +29,60 @@ def _model() -> torch.nn.Module:
     )
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def _train(rank: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
+    model = _model()
+    model(torch.randn(8, 10))  # materialise before wrapping
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    generator = torch.Generator().manual_seed(100 + rank)  # different data per rank
+    for _ in range(STEPS):
+        x = torch.randn(8, 10, generator=generator)
+        loss = ddp(x).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _worker(rank: int, out_dir: str) -> None:
+    # The loopback interface for gloo's pair connections, a file store for the rendezvous:
+    # no TCP port has to be picked in advance, so nothing can race for it.
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{os.path.join(out_dir, 'rendezvous')}",
+        rank=rank,
+        world_size=WORLD_SIZE,
+        timeout=RENDEZVOUS_TIMEOUT,
+    )
     try:
-        torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
-        model = _model()
-        model(torch.randn(8, 10))  # materialise before wrapping
-        ddp = torch.nn.parallel.DistributedDataParallel(model)
-        optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
-        generator = torch.Generator().manual_seed(100 + rank)  # different data per rank
-        for _ in range(STEPS):
-            x = torch.randn(8, 10, generator=generator)
-            loss = ddp(x).square().mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        parameters = {name: p.detach() for name, p in model.named_parameters()}
+        # DDP's reducer is destroyed here, while the process group still exists: tearing it
+        # down after `destroy_process_group` can block the process forever.
+        parameters = _train(rank)
         torch.save(parameters, os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
 
+def _run_workers(out_dir: str) -> None:
+    context = mp.start_processes(
+        _worker, args=(out_dir,), nprocs=WORLD_SIZE, join=False, start_method="spawn"
+    )
+    assert context is not None
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while not context.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise AssertionError(f"DDP workers did not finish within {JOIN_TIMEOUT_S:.0f} s")
+
+
 def test_ddp_two_processes_keep_parameters_identical() -> None:
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(_worker, args=(_free_port(), out_dir), nprocs=WORLD_SIZE, join=True)
+        _run_workers(out_dir)
         states = [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(WORLD_SIZE)]
     assert set(states[0]) == {"0.weight", "0.bias", "1.scale", "1.bias", "3.weight", "3.bias"}
     for key in states[0]:

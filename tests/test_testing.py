@@ -85,5 +85,7 @@ def test_the_package_does_not_import_hypothesis() -> None:
         "import sys, einx_typed, einx_typed.layers, einx_typed.config, einx_typed.__main__\n"
         "print('hypothesis' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.strip() == "False", result.stderr
