@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from einx_typed.backends._plain_norm import plain_normalize
-from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed.backends._plain_norm import PlainNormalize
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": jnp.add,
@@ -49,8 +49,10 @@ _REDUCE: dict[str, Callable[..., Any]] = {
 
 
 @final
-class JaxBackend:
+class JaxBackend(PlainNormalize):
     """Executes plans with jax.numpy; shapes in plans are static Python ints."""
+
+    namespace: ClassVar[Any] = jnp
 
     name = "jax"
 
@@ -126,30 +128,3 @@ class JaxBackend:
         if mode == "add":
             return ref.add(updates)
         return ref.add(-jnp.asarray(updates))
-
-    def normalize(
-        self,
-        x: Any,
-        layout: NormLayout,
-        scale: Any | None,
-        bias: Any | None,
-        *,
-        epsilon: float,
-        center: bool,
-        mean: Any | None = None,
-        var: Any | None = None,
-        with_stats: bool = False,
-    ) -> tuple[Any, Any | None, Any | None]:
-        """Plain math (XLA fuses it under jit); two-pass population variance."""
-        return plain_normalize(
-            jnp,
-            x,
-            layout,
-            scale,
-            bias,
-            epsilon=epsilon,
-            center=center,
-            mean=mean,
-            var=var,
-            with_stats=with_stats,
-        )

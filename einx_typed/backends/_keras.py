@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 import keras
 from keras import ops
 
-from einx_typed.backends._plain_norm import plain_normalize
-from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed.backends._plain_norm import PlainNormalize
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 from einx_typed.errors import OperationError
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
@@ -50,8 +50,10 @@ _REDUCE: dict[str, Callable[..., Any]] = {
 
 
 @final
-class KerasBackend:
+class KerasBackend(PlainNormalize):
     """Executes plans with keras.ops (any Keras backend, symbolic or eager)."""
+
+    namespace: ClassVar[Any] = ops
 
     name = "keras"
 
@@ -145,33 +147,6 @@ class KerasBackend:
         linear, rest = self._linear_index(x, indices)
         flat = ops.reshape(x, (-1, *rest))
         return ops.take(flat, linear, axis=0)
-
-    def normalize(
-        self,
-        x: Any,
-        layout: NormLayout,
-        scale: Any | None,
-        bias: Any | None,
-        *,
-        epsilon: float,
-        center: bool,
-        mean: Any | None = None,
-        var: Any | None = None,
-        with_stats: bool = False,
-    ) -> tuple[Any, Any | None, Any | None]:
-        """Plain keras.ops math; two-pass population variance."""
-        return plain_normalize(
-            ops,
-            x,
-            layout,
-            scale,
-            bias,
-            epsilon=epsilon,
-            center=center,
-            mean=mean,
-            var=var,
-            with_stats=with_stats,
-        )
 
     def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
         linear, rest = self._linear_index(x, indices)

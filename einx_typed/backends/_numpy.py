@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 import numpy as np
 
-from einx_typed.backends._plain_norm import plain_normalize
-from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed.backends._plain_norm import PlainNormalize
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": np.add,
@@ -55,8 +55,10 @@ _REDUCE: dict[str, Callable[..., Any]] = {
 
 
 @final
-class NumpyBackend:
+class NumpyBackend(PlainNormalize):
     """Executes plans with NumPy; results are new arrays or views, never in-place writes."""
+
+    namespace: ClassVar[Any] = np
 
     name = "numpy"
 
@@ -139,30 +141,3 @@ class NumpyBackend:
         else:
             np.subtract.at(out, index, updates)
         return out
-
-    def normalize(
-        self,
-        x: Any,
-        layout: NormLayout,
-        scale: Any | None,
-        bias: Any | None,
-        *,
-        epsilon: float,
-        center: bool,
-        mean: Any | None = None,
-        var: Any | None = None,
-        with_stats: bool = False,
-    ) -> tuple[Any, Any | None, Any | None]:
-        """Plain math (XLA fuses it under jit); two-pass population variance."""
-        return plain_normalize(
-            np,
-            np.asarray(x),
-            layout,
-            scale,
-            bias,
-            epsilon=epsilon,
-            center=center,
-            mean=mean,
-            var=var,
-            with_stats=with_stats,
-        )

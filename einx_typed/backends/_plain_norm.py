@@ -6,11 +6,11 @@ the torch backend maps the same :class:`NormLayout` to its fused kernels instead
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from einx_typed.backends.base import NormLayout
 
-__all__ = ["plain_normalize"]
+__all__ = ["PlainNormalize", "plain_normalize"]
 
 
 def plain_normalize(
@@ -55,3 +55,36 @@ def plain_normalize(
         None if mean is None else xp.reshape(mean, layout.stats_shape),
         xp.reshape(var, layout.stats_shape),
     )
+
+
+class PlainNormalize:
+    """Mixin: ``Backend.normalize`` as :func:`plain_normalize` on the class's ``namespace``."""
+
+    namespace: ClassVar[Any]
+
+    def normalize(
+        self,
+        x: Any,
+        layout: NormLayout,
+        scale: Any | None,
+        bias: Any | None,
+        *,
+        epsilon: float,
+        center: bool,
+        mean: Any | None = None,
+        var: Any | None = None,
+        with_stats: bool = False,
+    ) -> tuple[Any, Any | None, Any | None]:
+        """Plain math (XLA fuses it under jit); two-pass population variance."""
+        return plain_normalize(
+            self.namespace,
+            x,
+            layout,
+            scale,
+            bias,
+            epsilon=epsilon,
+            center=center,
+            mean=mean,
+            var=var,
+            with_stats=with_stats,
+        )

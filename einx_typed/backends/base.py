@@ -10,7 +10,7 @@ or an axis-wise op is requested (plans drop such no-op steps before they reach a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, final
+from typing import Any, Literal, Protocol, final, get_args
 
 import attrs
 
@@ -42,39 +42,8 @@ ElementwiseName = Literal[
 ]
 ScatterMode = Literal["set", "add", "subtract"]
 
-REDUCE_NAMES: tuple[str, ...] = (
-    "sum",
-    "mean",
-    "var",
-    "std",
-    "prod",
-    "max",
-    "min",
-    "logsumexp",
-    "any",
-    "all",
-    "count_nonzero",
-)
-ELEMENTWISE_NAMES: tuple[str, ...] = (
-    "add",
-    "subtract",
-    "multiply",
-    "true_divide",
-    "floor_divide",
-    "divide",
-    "maximum",
-    "minimum",
-    "logaddexp",
-    "where",
-    "less",
-    "less_equal",
-    "greater",
-    "greater_equal",
-    "equal",
-    "not_equal",
-    "logical_and",
-    "logical_or",
-)
+REDUCE_NAMES: tuple[str, ...] = get_args(ReduceName)
+ELEMENTWISE_NAMES: tuple[str, ...] = get_args(ElementwiseName)
 
 
 @final
