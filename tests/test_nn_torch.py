@@ -89,7 +89,7 @@ def test_tutorial_custom_torch_linear_with_uninitialized_parameters() -> None:
     assert type(layer.w) is nn.Parameter and layer.w.shape == (32, 64)
     assert layer.b.shape == (64,) and torch.all(layer.b == 0)
     # Default dot init: LeCun normal truncated at +-2 sigma, variance 1 / fan_in.
-    assert float(layer.w.abs().max()) <= 2 * math.sqrt(1 / 32) / 0.87962566103423978 + 1e-6
+    assert float(layer.w.detach().abs().max()) <= 2 * math.sqrt(1 / 32) / 0.87962566103423978 + 1e-6
     torch.testing.assert_close(y, x @ layer.w + layer.b)
     # Second call: the materialised tensors are ordinary operands now.
     torch.testing.assert_close(layer(x), y)
