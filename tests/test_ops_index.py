@@ -372,6 +372,42 @@ ERRORS: Final = [
     ("get_at", "b h c, b p -> b p c", (X, P), {}, einx.OperationError, None, ["no marked"]),
     (
         "get_at",
+        "b [h] c, b p -> b p c",
+        (X, P.astype(np.float64)),
+        {},
+        einx.OperationError,
+        "b p",
+        ["Coordinate operand 2", "dtype float64", "must be integers"],
+    ),
+    (
+        "add_at",
+        "b [h] c, b p, b p c",
+        (X, P.astype(bool), U),
+        {},
+        einx.OperationError,
+        "b p,",
+        ["Coordinate operand 2", "dtype bool", "must be integers"],
+    ),
+    (
+        "get_at",
+        "b [h] c, b p -> b p c",
+        (X, P + 5),
+        {},
+        einx.OperationError,
+        None,
+        ["outside the indexed axis", "out of bounds", "[-n, n)"],
+    ),
+    (
+        "set_at",
+        "b [h] c, b p, b p c",
+        (X, P - 6, U),
+        {},
+        einx.OperationError,
+        None,
+        ["set_at got an index outside the indexed axis", "out of bounds"],
+    ),
+    (
+        "get_at",
         "[h w], p [i j] -> p",
         (np.zeros((3, 4)), np.zeros((5, 2, 1), np.int64)),
         {},
@@ -536,6 +572,20 @@ def test_jax_jit_grad_vmap() -> None:
     mapped = jax.vmap(lambda t, c: einx.get_at("[v] c, p -> p c", t, c))(xs, cs)
     batched = einx.get_at("b [v] c, b p -> b p c", xs, cs)
     np.testing.assert_array_equal(np.asarray(mapped), batched)
+
+
+def test_torch_rejects_float_coordinates_and_out_of_range_indices() -> None:
+    torch = pytest.importorskip("torch")
+    table = torch.arange(5.0)
+    # Without the check, torch would truncate 0.5 to index 0 and answer silently.
+    with pytest.raises(einx.OperationError, match="dtype float32, but indices must be integers"):
+        einx.get_at("[n], p -> p", table, torch.tensor([0.5]))
+    with pytest.raises(einx.OperationError, match="outside the indexed axis") as info:
+        einx.add_at("[n], p, p", table, torch.tensor([1, 7]), torch.ones(2))
+    assert isinstance(info.value.__cause__, IndexError)
+    assert "Input shapes: (5,), (2,), (2,)" in str(info.value)
+    # Negative indices count from the end, as in NumPy.
+    torch.testing.assert_close(einx.get_at("[n], p -> p", table, torch.tensor([-1])), table[-1:])
 
 
 def test_torch_autograd_dtype_and_no_mutation() -> None:

@@ -26,6 +26,14 @@ __all__ = ["plan_index"]
 _MODES: dict[str, ScatterMode] = {"set_at": "set", "add_at": "add", "subtract_at": "subtract"}
 
 
+def _is_integer(dtype: str) -> bool:
+    """Whether a dtype name (numpy/torch/jax/keras spelling, or a Python type) is integral.
+
+    ``bool`` is not: NumPy and PyTorch would read a boolean index as a mask.
+    """
+    return dtype == "int" or dtype.startswith(("int", "uint"))
+
+
 def plan_index(request: Request) -> Plan:
     """Plan one ``get_at``/``set_at``/``add_at``/``subtract_at`` call signature."""
     op = request.op
@@ -51,6 +59,15 @@ def plan_index(request: Request) -> Plan:
             if update
             else "E.g. 'b [h w] c, b p [2] -> b p c'.",
         )
+    for position in range(1, 1 + n_coordinates):
+        dtype = request.operands[position].dtype
+        if dtype is not None and not _is_integer(dtype):
+            fail(
+                f"Coordinate operand {position + 1} of {op} has dtype {dtype}, but indices "
+                "must be integers.",
+                span=inputs[position].span,
+                hint="Cast the coordinates to an integer dtype, e.g. int32 or int64.",
+            )
     if parsed.outputs is None:
         if not update:
             fail(
