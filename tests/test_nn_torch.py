@@ -15,7 +15,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 import einx_typed as einx
 import einx_typed.nn.torch as einn
-from einx_typed.errors import AxisSizeError, EinxError, RankError, SpecError
+from einx_typed.errors import AxisSizeError, EinxError, OperationError, RankError, SpecError
 from einx_typed.layers import LayerSpec, LinearSpec, NormSpec, Resolved, SequentialSpec
 
 X_SHAPE = (4, 16, 16, 32)
@@ -441,6 +441,34 @@ def test_config_that_does_not_fit_raises() -> None:
         einn.Linear("b [c1->c2]", c2=3, dtype="float99")
     with pytest.raises(EinxError):
         einn.Linear("b [c1->c2]", c2=3, c3=4)  # unknown axis value: a typo must not pass
+
+
+def test_inputs_that_are_no_tensors_and_bad_materialize_shapes() -> None:
+    layer = einn.Linear("b [c1->c2]", c2=3)
+    for bad_input in ([[1.0, 2.0]], np.ones((2, 4), np.float32)):
+        with pytest.raises(OperationError, match=r"Linear expects a torch\.Tensor as input"):
+            layer(bad_input)
+    for bad_shape in ("2,4", (2, 0), (2, 4.0), (True, 4)):
+        with pytest.raises(OperationError, match="materialize needs input_shape"):
+            layer.materialize(bad_shape)  # type: ignore[arg-type]
+    sequential = einn.from_spec(SequentialSpec((LinearSpec("b [c1->c2]", axes={"c2": 3}),)))
+    assert isinstance(sequential, einn.Sequential)
+    with pytest.raises(OperationError, match=r"Sequential\.materialize"):
+        sequential.materialize("abc")  # type: ignore[arg-type]
+    assert not layer.is_materialized  # nothing was created by the failed calls
+    assert layer.materialize(torch.Size([2, 4])) == (2, 3)
+
+
+def test_integer_and_double_inputs_follow_numpy_promotion() -> None:
+    layer = einn.Linear("b [c1->c2]", c2=3)
+    tokens = torch.tensor([[1, 0, 2, 1], [0, 3, 1, 1]])
+    out = layer(tokens)
+    assert out.dtype == torch.float32
+    expected = tokens.double() @ layer.weight.double() + layer.bias.double()
+    torch.testing.assert_close(out.double(), expected, rtol=1e-6, atol=1e-6)
+    wide = layer(tokens.double())  # float32 weights, float64 input: computed in float64
+    assert wide.dtype == torch.float64
+    torch.testing.assert_close(wide, expected)
 
 
 def test_from_spec_rejects_specs_without_a_module() -> None:

@@ -48,6 +48,13 @@ _REDUCE: dict[str, Callable[..., Any]] = {
 }
 
 
+def _inexact(x: Any) -> Any:
+    """Integer and bool arrays in JAX's default float dtype (jax.nn rejects bools)."""
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    return x.astype(jnp.result_type(float))
+
+
 @final
 class JaxBackend(PlainNormalize):
     """Executes plans with jax.numpy; shapes in plans are static Python ints."""
@@ -101,10 +108,10 @@ class JaxBackend(PlainNormalize):
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
-        return jax.nn.softmax(x, axis=axes)
+        return jax.nn.softmax(_inexact(x), axis=axes)
 
     def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
-        return jax.nn.log_softmax(x, axis=axes)
+        return jax.nn.log_softmax(_inexact(x), axis=axes)
 
     def flip(self, x: Any, axes: tuple[int, ...]) -> Any:
         return jnp.flip(x, axis=axes)

@@ -79,6 +79,10 @@ class KerasBackend(PlainNormalize):
     def is_floating(self, x: Any) -> bool:
         return self.dtype_name(x).startswith(("float", "bfloat"))
 
+    def _floating(self, x: Any) -> Any:
+        """Integer and bool tensors in Keras' float dtype (``keras.config.floatx()``)."""
+        return x if self.is_floating(x) else ops.cast(x, keras.config.floatx())
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return ops.reshape(x, shape)
 
@@ -111,10 +115,12 @@ class KerasBackend(PlainNormalize):
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = self._floating(x)
         shifted = ops.exp(x - ops.stop_gradient(ops.max(x, axis=axes, keepdims=True)))
         return shifted / ops.sum(shifted, axis=axes, keepdims=True)
 
     def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = self._floating(x)
         shifted = x - ops.stop_gradient(ops.max(x, axis=axes, keepdims=True))
         return shifted - ops.logsumexp(shifted, axis=axes, keepdims=True)
 

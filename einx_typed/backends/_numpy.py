@@ -32,6 +32,12 @@ _ELEMENTWISE: dict[str, Callable[..., Any]] = {
 }
 
 
+def _inexact(x: Any) -> Any:
+    """Integer and bool arrays as float64 (NumPy's promotion of ints; bools would fail)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.inexact) else x.astype(np.float64)
+
+
 def _logsumexp(x: Any, axis: tuple[int, ...]) -> Any:
     peak = np.max(x, axis=axis, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0)
@@ -109,10 +115,12 @@ class NumpyBackend(PlainNormalize):
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = _inexact(x)
         shifted = np.exp(x - np.max(x, axis=axes, keepdims=True))
         return shifted / np.sum(shifted, axis=axes, keepdims=True)
 
     def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = _inexact(x)
         shifted = x - np.max(x, axis=axes, keepdims=True)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True))
 

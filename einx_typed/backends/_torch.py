@@ -55,6 +55,30 @@ _REDUCE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _floating(x: Any) -> Any:
+    """``x`` itself if it is floating or complex, else cast to torch's default float dtype.
+
+    NumPy and JAX promote integer and bool inputs of mean/var/std/softmax/logaddexp to a
+    float; torch refuses them. This gives torch the same behaviour, in its own default.
+    """
+    if x.is_floating_point() or x.is_complex():
+        return x
+    return x.to(torch.get_default_dtype())
+
+
+def _promoted(xs: Sequence[Any]) -> Sequence[Any]:
+    """Operands of a contraction in one dtype: torch's matmul and einsum refuse mixed ones."""
+    dtype = xs[0].dtype
+    if all(x.dtype == dtype for x in xs[1:]):
+        return xs
+    for x in xs[1:]:
+        dtype = torch.promote_types(dtype, x.dtype)
+    return [x.to(dtype) for x in xs]
+
+
+_NEED_FLOAT_REDUCE = frozenset({"mean", "var", "std"})
+
+
 def _first_tensor(xs: Sequence[Any]) -> Any:
     for x in xs:
         if isinstance(x, torch.Tensor):
@@ -105,12 +129,16 @@ class TorchBackend:
         return x.narrow(axis, start, stop - start)
 
     def einsum(self, subscripts: str, *xs: Any) -> Any:
-        return torch.einsum(subscripts, *xs)
+        return torch.einsum(subscripts, *_promoted(xs))
 
     def matmul(self, a: Any, b: Any) -> Any:
+        if a.dtype != b.dtype:
+            a, b = _promoted((a, b))
         return torch.matmul(a, b)
 
     def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> Any:
+        if op in _NEED_FLOAT_REDUCE:
+            x = _floating(x)
         return _REDUCE[op](x, axes[0] if len(axes) == 1 else axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
@@ -120,15 +148,21 @@ class TorchBackend:
             xs = tuple(
                 x if isinstance(x, torch.Tensor) else torch.as_tensor(x, device=device) for x in xs
             )
+        if op == "where" and xs[0].dtype != torch.bool:
+            xs = (xs[0] != 0, *xs[1:])  # as in NumPy: a nonzero condition selects
+        elif op == "logaddexp":
+            xs = tuple(_floating(x) for x in xs)
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = _floating(x)
         if len(axes) == 1:
             return torch.softmax(x, dim=axes[0])
         shifted = torch.exp(x - torch.amax(x, dim=axes, keepdim=True).detach())
         return shifted / torch.sum(shifted, dim=axes, keepdim=True)
 
     def log_softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
+        x = _floating(x)
         if len(axes) == 1:
             return torch.log_softmax(x, dim=axes[0])
         shifted = x - torch.amax(x, dim=axes, keepdim=True).detach()

@@ -17,6 +17,7 @@ factories in the functional ops (``einx.dot("b... [c1->c2]", x, self.w, c2=64)``
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeAlias, final
 
@@ -134,6 +135,22 @@ def _torch_dtype(dtype: DTypeLike) -> torch.dtype:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def _is_int(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
+
+
+def _input_shape(shape: object, who: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of positive ints, or an OperationError that says what is wrong."""
+    if isinstance(shape, Sequence) and not isinstance(shape, str):
+        dims = [int(d) if _is_int(d) else 0 for d in shape]
+        if all(d > 0 for d in dims):
+            return tuple(dims)
+    raise OperationError(
+        f"{who}.materialize needs input_shape as a sequence of positive ints, got {shape!r}.",
+        hint="For example module.materialize((64, 8, 8)).",
+    )
 
 
 # --------------------------------------------------------------------------- param
@@ -331,6 +348,11 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the layer; train/eval mode comes from ``self.training``."""
+        if not isinstance(x, torch.Tensor):
+            raise OperationError(
+                f"{self.kind} expects a torch.Tensor as input, got {type(x).__name__}.",
+                hint="Convert it first, e.g. torch.as_tensor(x).",
+            )
         key = (x.shape, x.dtype, x.device, self.training, not self._initialized)
         runner = self._runners.get(key)
         if runner is None:
@@ -402,7 +424,7 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every parameter for inputs of ``input_shape``; returns the output shape."""
-        return tuple(self._prepare(tuple(int(d) for d in input_shape)).output_shape)
+        return tuple(self._prepare(_input_shape(input_shape, self.kind)).output_shape)
 
     def _prepare_for(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
@@ -659,7 +681,7 @@ class Sequential(torch.nn.Sequential):  # type: ignore[misc]
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every submodule's parameters for ``input_shape``; returns the output shape."""
-        shape = tuple(int(d) for d in input_shape)
+        shape = _input_shape(input_shape, "Sequential")
         for module in self:
             shape = module.materialize(shape)
         return shape
