@@ -215,6 +215,20 @@ def test_arange_grid(backend: str) -> None:
     np.testing.assert_array_equal(y, expected)
 
 
+@pytest.mark.parametrize("dtype", ["int16", "float32"])  # int64 is int32 in JAX without x64
+def test_arange_dtype(backend: str, dtype: str) -> None:
+    y = einx.arange("a [1]", a=4, backend=backend, dtype=dtype)
+    assert to_numpy(y).dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(to_numpy(y)[:, 0], np.arange(4))
+
+
+@pytest.mark.parametrize("dtype", ["foo", "bool", "complex64"])
+def test_arange_rejects_other_dtypes(dtype: Any) -> None:
+    with pytest.raises(einx.OperationError, match="arange needs dtype") as info:
+        einx.arange("a [1]", a=4, backend="numpy", dtype=dtype)
+    assert "    a [1]" in str(info.value) or "    a[1]" in str(info.value)
+
+
 # --- regressions: disagreements with einx 0.3.0 found by the differential tests ---------
 
 

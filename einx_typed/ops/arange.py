@@ -45,11 +45,22 @@ def _drop_marked(items: Sequence[Node]) -> tuple[Node, ...]:
     return tuple(out)
 
 
+_DTYPES = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16", "float32", "float64"}
+)
+
+
 def _plan(request: Request) -> Plan:
     from einx_typed.notation import solve as solve_exprs
 
     (dtype,) = request.params
     op = parse(request)
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise OperationError(
+            f"arange needs dtype as the name of an integer or float dtype, got {dtype!r}.",
+            expr=op.text,
+            hint=f"One of {', '.join(sorted(_DTYPES))}.",
+        )
     if len(op.inputs) != 1 or (op.outputs is not None and len(op.outputs) != 1):
         raise OperationError(
             "arange takes one input and at most one output expression.", expr=op.text
