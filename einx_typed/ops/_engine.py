@@ -7,6 +7,7 @@ calls only build the key, look it up and run the plan's backend steps.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -111,10 +112,17 @@ class Plan:
         outputs = self.program.run(backend, args)
         return outputs[0] if self.single else tuple(outputs)
 
+    def bind(self, backend: Backend) -> Callable[[Sequence[Any]], Any]:
+        """:meth:`run` with ``backend`` fixed, specialised for the plan (see Program.bind)."""
+        if self._needs_prepare or not self.single:
+            return functools.partial(self.run, backend)
+        return self.program.bind(backend)
+
 
 Planner = Callable[[Request], Plan]
 
-_plans: dict[tuple[Any, ...], tuple[Plan, Backend]] = {}
+# Each entry: the plan (for introspection) and its bound runner (what a call executes).
+_plans: dict[tuple[Any, ...], tuple[Plan, Callable[[Sequence[Any]], Any]]] = {}
 _plans_lock = threading.Lock()
 _type_kinds: dict[type, str] = {}
 on_register(_type_kinds.clear)
@@ -212,14 +220,14 @@ def execute(
     except TypeError:  # something unhashable: plan without caching
         key, entry = None, None
     if entry is None:
-        entry = _plan(planner, op, text, args, params, backend, cse, axis_values)
+        plan, backend_impl = _plan(planner, op, text, args, params, backend, cse, axis_values)
+        entry = (plan, plan.bind(backend_impl))
         if key is not None and not _compiling():
             with _plans_lock:
                 if len(_plans) >= CACHE_SIZE:
                     del _plans[next(iter(_plans))]
                 _plans[key] = entry
-    plan, backend_impl = entry
-    return plan.run(backend_impl, args)
+    return entry[1](args)
 
 
 def _compiling() -> bool:

