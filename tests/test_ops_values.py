@@ -222,6 +222,19 @@ def test_arange_dtype(backend: str, dtype: str) -> None:
     np.testing.assert_array_equal(to_numpy(y)[:, 0], np.arange(4))
 
 
+@pytest.mark.parametrize(
+    ("text", "caret", "axes"), [("2 [1]", "    ^", {}), ("a 2 [2]", "      ^", {"a": 3})]
+)
+def test_arange_unnamed_input_axis_is_not_the_output_axis(
+    text: str, caret: str, axes: dict[str, int]
+) -> None:
+    """Found by the thorough fuzz profile: this crashed with a KeyError."""
+    with pytest.raises(einx.OperationError, match="input axis '2' of arange does not occur") as e:
+        einx.arange(text, backend="numpy", **axes)
+    assert f"    {text}\n{caret}\n" in str(e.value)
+    assert "name it" in str(e.value)
+
+
 @pytest.mark.parametrize("dtype", ["foo", "bool", "complex64"])
 def test_arange_rejects_other_dtypes(dtype: Any) -> None:
     with pytest.raises(einx.OperationError, match="arange needs dtype") as info:

@@ -105,6 +105,18 @@ def _plan(request: Request) -> Plan:
         raise OperationError(
             "arange needs at least one unmarked axis to take coordinates of.", expr=op.text
         )
+    output_names = {leaf.name for leaf in out_leaves}
+    for leaf in leaves:
+        if leaf.name not in output_names:
+            raise OperationError(
+                f"The input axis {leaf.shown!r} of arange does not occur in the output.",
+                expr=op.text,
+                span=leaf.span,
+                hint="An unnamed axis such as '2' is a new axis wherever it is written; "
+                "name it (e.g. 'a', with a=2) to use it in both places."
+                if leaf.shown.isdigit()
+                else None,
+            )
     builder = ProgramBuilder([])
     grid_shape = [leaf.length for leaf in leaves]
     parts: list[int] = []
