@@ -114,3 +114,27 @@ def test_jax_softmax_of_integers_and_bools(op: str, dtype: str) -> None:
     assert out.dtype == jnp.float32
     expected = getattr(einx, op)("a b [c]", values.astype(np.float64))
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-5, atol=1e-6)
+
+
+def _frameworks() -> list[tuple[str, Callable[[np.ndarray], Any]]]:
+    import jax.numpy as jnp
+
+    return [("numpy", np.asarray), ("torch", torch.as_tensor), ("jax", jnp.asarray)]
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "jax"])
+def test_subtract_with_bools_follows_numpy(framework: str) -> None:
+    convert = dict(_frameworks())[framework]
+    mask, counts = np.array([True, False, True]), np.array([5, 6, 7])
+    # A bool mixed with numbers promotes (torch itself would refuse).
+    for a, b in ((mask, counts), (counts, mask)):
+        out = einx.subtract("a, a", convert(a), convert(b))
+        np.testing.assert_array_equal(np.asarray(out), a.astype(np.int64) - b.astype(np.int64))
+    out = einx.subtract("a, ", convert(counts), True)
+    np.testing.assert_array_equal(np.asarray(out), counts - 1)
+    # Only bools: an error that shows the call, on every framework.
+    with pytest.raises(einx.OperationError, match="every operand is bool") as info:
+        einx.subtract("a, a", convert(mask), convert(mask))
+    assert "Input shapes: (3,), (3,)" in str(info.value)
+    with pytest.raises(einx.OperationError, match="every operand is bool"):
+        einx.subtract("a, ", convert(mask), False)

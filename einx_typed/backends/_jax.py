@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from einx_typed.backends._dtype_rules import bool_subtraction
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
@@ -105,6 +106,8 @@ class JaxBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
+        if op == "subtract" and all(jnp.result_type(x) == jnp.bool_ for x in xs):
+            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

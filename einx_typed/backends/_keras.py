@@ -9,6 +9,7 @@ from typing import Any, ClassVar, final
 import keras
 from keras import ops
 
+from einx_typed.backends._dtype_rules import bool_subtraction
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 from einx_typed.errors import OperationError
@@ -47,6 +48,10 @@ _REDUCE: dict[str, Callable[..., Any]] = {
     "all": ops.all,
     "count_nonzero": ops.count_nonzero,
 }
+
+
+def _dtype(x: Any) -> str:
+    return str(keras.backend.standardize_dtype(getattr(x, "dtype", type(x))))
 
 
 @final
@@ -112,6 +117,8 @@ class KerasBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
+        if op == "subtract" and all(_dtype(x) == "bool" for x in xs):
+            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

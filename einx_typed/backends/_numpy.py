@@ -7,6 +7,7 @@ from typing import Any, ClassVar, final
 
 import numpy as np
 
+from einx_typed.backends._dtype_rules import bool_subtraction
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
@@ -112,6 +113,8 @@ class NumpyBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
+        if op == "subtract" and all(np.result_type(x) == np.bool_ for x in xs):
+            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

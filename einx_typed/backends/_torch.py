@@ -7,6 +7,7 @@ from typing import Any, final
 
 import torch
 
+from einx_typed.backends._dtype_rules import bool_subtraction
 from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
 
 # Ops whose torch function rejects Python scalars as operands.
@@ -74,6 +75,23 @@ def _promoted(xs: Sequence[Any]) -> Sequence[Any]:
     for x in xs[1:]:
         dtype = torch.promote_types(dtype, x.dtype)
     return [x.to(dtype) for x in xs]
+
+
+def _subtractable(xs: Sequence[Any]) -> tuple[Any, ...]:
+    """Operands torch can subtract: bools mixed with numbers promote as in NumPy.
+
+    torch refuses any bool operand in a subtraction; NumPy only refuses all-bool ones.
+    """
+    bools = [x.dtype == torch.bool if isinstance(x, torch.Tensor) else type(x) is bool for x in xs]
+    if not any(bools):
+        return tuple(xs)
+    if all(bools):
+        raise bool_subtraction()
+    dtype = torch.result_type(*xs)
+    return tuple(
+        (x.to(dtype) if isinstance(x, torch.Tensor) else int(x)) if is_bool else x
+        for x, is_bool in zip(xs, bools)
+    )
 
 
 _NEED_FLOAT_REDUCE = frozenset({"mean", "var", "std"})
@@ -152,6 +170,8 @@ class TorchBackend:
             xs = (xs[0] != 0, *xs[1:])  # as in NumPy: a nonzero condition selects
         elif op == "logaddexp":
             xs = tuple(_floating(x) for x in xs)
+        elif op == "subtract":
+            xs = _subtractable(xs)
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

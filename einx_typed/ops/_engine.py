@@ -227,7 +227,12 @@ def execute(
                 if len(_plans) >= CACHE_SIZE:
                     del _plans[next(iter(_plans))]
                 _plans[key] = entry
-    return entry[1](args)
+    try:
+        return entry[1](args)
+    except EinxError as error:
+        if error.expr is not None:
+            raise
+        raise _run_context(error, text, args, axis_values) from None
 
 
 def _compiling() -> bool:
@@ -326,6 +331,37 @@ def _plan(
         )
         plan = attrs.evolve(plan, prepare=prepare)
     return plan, get_backend(name)
+
+
+def _run_context(
+    error: EinxError, text: str, args: Sequence[Any], axis_values: Mapping[str, Any]
+) -> EinxError:
+    """An error raised while a plan ran, with the call's op string, shapes and axis values."""
+    from einx_typed.notation import parse_op
+
+    try:
+        expr = parse_op(text).text
+    except EinxError:
+        expr = text
+    shapes = [_shape_or_none(a) for a in args]
+    return type(error)(
+        error.message,
+        expr=expr,
+        span=None,
+        shapes=shapes,
+        axis_values=dict(axis_values),
+        hint=error.hint,
+    )
+
+
+def _shape_or_none(arg: Any) -> tuple[int, ...] | None:
+    shape = getattr(arg, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        return None
 
 
 def _with_context(error: EinxError, request: Request) -> EinxError:
