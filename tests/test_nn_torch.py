@@ -410,6 +410,26 @@ def test_sequential_from_spec_holds_one_submodule_per_item() -> None:
     torch.testing.assert_close(model(x), expected)
 
 
+def test_first_forward_in_inference_mode_leaves_trainable_parameters() -> None:
+    class Scale(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = UninitializedParameter()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return einx.multiply("b [c]", x, einn.param(self.w, init=2.0))
+
+    model = torch.nn.Sequential(
+        einn.Linear("b [c1->c2]", c2=4), einn.Norm("[b] c", decay_rate=0.9), Scale()
+    )
+    with torch.inference_mode():
+        model(_x((8, 3)))
+    tensors = [*model.parameters(), *model.buffers()]
+    assert len(tensors) == 7 and not any(t.is_inference() for t in tensors)
+    model(_x((8, 3))).square().sum().backward()  # an inference tensor here would raise
+    assert all(p.grad is not None for p in model.parameters())
+
+
 # ----------------------------------------------------------------------------- errors
 
 

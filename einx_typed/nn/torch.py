@@ -185,8 +185,9 @@ class _ParamFactory:
                 "einn.param: this op gives no default initialiser for the parameter.",
                 hint="Pass init= (a torch.nn.init function, a number or an InitSpec).",
             )
-        target.materialize(shape)
-        _initialize(target, chosen, in_axis)
+        with torch.inference_mode(False):  # a parameter must outlive an inference block
+            target.materialize(shape)
+            _initialize(target, chosen, in_axis)
         return target
 
 
@@ -505,8 +506,11 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 self._register_placeholder(name, spec.trainable, self._variable_dtype())
                 current = self._parameters.get(name, self._buffers.get(name))
             if _is_uninitialized(current):
-                current.materialize(tuple(spec.shape))
-                init_tensor(current, spec.init)
+                # Created outside inference mode even when the first forward runs in it:
+                # inference tensors could never take part in training afterwards.
+                with torch.inference_mode(False):
+                    current.materialize(tuple(spec.shape))
+                    init_tensor(current, spec.init)
             else:
                 check_param_shape(
                     self.spec,
@@ -555,7 +559,7 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                     continue
                 loaded = True
                 if _is_uninitialized(tensor) and not _is_uninitialized(value):
-                    with torch.no_grad():
+                    with torch.no_grad(), torch.inference_mode(False):
                         tensor.materialize(tuple(value.shape))
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
