@@ -112,3 +112,31 @@ def test_compile_before_first_call_of_a_spec_model_keeps_ema_rules() -> None:
         torch.testing.assert_close(compiled(x), reference(x))
     torch.testing.assert_close(model[1].mean, reference[1].mean)
     assert not torch.all(model[1].mean == 0)
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("nesting", ["layer", "plain Sequential", "einn Sequential"])
+def test_new_input_shapes_after_compiling(dynamic: bool, nesting: str) -> None:
+    """A compiled layer meeting a new shape resolves it outside the trace: no graph break.
+
+    Nested in a plain ``torch.nn.Sequential`` too, where dynamo itself calls the layer's
+    ``_infer_parameters`` (it treats einn layers as lazy modules).
+    """
+
+    def make() -> torch.nn.Module:
+        if nesting == "layer":
+            return einn.Norm("[b] c", decay_rate=0.9)
+        if nesting == "plain Sequential":
+            return torch.nn.Sequential(
+                einn.Linear("b [c1->c2]", c2=6), einn.Norm("b [c]"), torch.nn.GELU()
+            )
+        spec = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 6}), NormSpec("[b] c")])
+        return einn.from_spec(spec)
+
+    model, reference = make().eval(), make().eval()
+    model(torch.randn(3, 4))
+    reference.load_state_dict(model.state_dict())
+    compiled = torch.compile(model, fullgraph=True, dynamic=dynamic, backend="eager")
+    for batch in (5, 7, 9, 5):
+        x = torch.randn(batch, 4)
+        torch.testing.assert_close(compiled(x), reference(x))

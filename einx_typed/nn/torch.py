@@ -23,6 +23,7 @@ from typing import Any, Final, TypeAlias, final
 
 import attrs
 import torch
+from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from einx_typed.errors import AxisSizeError, OperationError, SpecError
@@ -308,7 +309,7 @@ class _Runner:
         return cls(call, param_names, state_names, updates)
 
 
-class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
+class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[misc]
     """A ``torch.nn.Module`` that runs one layer spec; parameters follow the spec's table.
 
     Parameters whose shapes the spec fixes without an input exist after construction;
@@ -319,7 +320,10 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
     spec: SingleLayerSpec
 
     def __init__(self, spec: SingleLayerSpec, dtype: DTypeLike = "float32") -> None:
-        super().__init__()
+        # LazyModuleMixin is a base only so that dynamo calls :meth:`_infer_parameters`
+        # before tracing a layer nested in a compiled model (it checks ``isinstance``);
+        # its __init__, which registers torch's lazy-module hooks, is skipped.
+        torch.nn.Module.__init__(self)
         torch_dtype = _torch_dtype(dtype)
         self.spec = spec
         self._resolved: dict[tuple[int, ...], Resolved] = {}
@@ -354,10 +358,14 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 f"{self.kind} expects a torch.Tensor as input, got {type(x).__name__}.",
                 hint="Convert it first, e.g. torch.as_tensor(x).",
             )
-        key = (x.shape, x.dtype, x.device, self.training, not self._initialized)
+        shape = x.shape
+        if torch.compiler.is_compiling():
+            # Plans need static sizes: under dynamic shapes this specialises (with guards).
+            shape = torch.Size([int(d) for d in shape])
+        key = (shape, x.dtype, x.device, self.training, not self._initialized)
         runner = self._runners.get(key)
         if runner is None:
-            return self._forward_resolved(x)
+            return self._forward_resolved(x, shape)
         params, buffers = self._parameters, self._buffers
         outputs = runner.call(
             *[params[name] for name in runner.param_names],
@@ -373,15 +381,16 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
             self._initialized = True
         return outputs[0]
 
-    def _forward_resolved(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_resolved(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         """The general path: resolve (and materialise) if needed, then ``resolved.apply``.
 
         Outside ``torch.compile`` it also records the forward for ``x``'s signature, in both
-        modes, so later calls (eager or compiled) replay it without planning.
+        modes, so later calls (eager or compiled) replay it without planning. Under
+        ``torch.compile`` the shape is resolved already, by :meth:`_infer_parameters`.
         """
-        resolved = self._resolved.get(x.shape)
+        resolved = self._resolved.get(shape)
         if resolved is None:
-            resolved = self._prepare(tuple(x.shape))
+            resolved = self._prepare(tuple(shape))
         initializing = not self._initialized
         if not torch.compiler.is_compiling():
             self._record_runners(resolved, x)
@@ -430,35 +439,38 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
     def _prepare_for(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
     ) -> tuple[int, ...]:
-        """Materialise and record the forward for inputs like ``(shape, dtype, device)``."""
-        resolved = self._resolved.get(shape) or self._prepare(shape)
-        self._record_runners(resolved, torch.zeros(shape, dtype=dtype, device=device))
+        """Materialise and record the forward for inputs like ``(shape, dtype, device)``.
+
+        Cheap for a shape that is resolved already: then the traced forward finds either a
+        recording or the resolved layer, and traces no planning code.
+        """
+        resolved = self._resolved.get(shape)
+        if resolved is None:
+            resolved = self._prepare(shape)
+            self._record_runners(resolved, torch.zeros(shape, dtype=dtype, device=device))
         return tuple(resolved.output_shape)
 
     @property
-    def _runners_ready(self) -> bool:
-        return bool(self._runners)
-
-    @property
     def _initialize_hook(self) -> bool:
-        """Present until the first recording: makes ``torch.compile`` call
-        :meth:`_infer_parameters` eagerly before tracing a never-called module.
+        """Always present: makes ``torch.compile`` call :meth:`_infer_parameters` eagerly,
+        outside the trace, before it traces a call of this layer.
 
-        ``torch.compile``'s wrapper (``OptimizedModule``) looks for this attribute and for
-        ``_infer_parameters`` (the protocol of torch's own lazy modules), so a layer compiled
-        before its first forward still traces without graph breaks.
+        ``torch.compile`` looks for this attribute and for ``_infer_parameters`` (the
+        protocol of torch's own lazy modules): its wrapper (``OptimizedModule``) calls the
+        hook before every call of a compiled layer, and dynamo calls it (on fake tensors)
+        before tracing a layer nested in a compiled model. A never-called layer, and a
+        layer meeting a new input shape, are therefore resolved and materialised eagerly,
+        and the trace contains no planning code: no graph break with ``fullgraph=True``.
         """
-        if self._runners_ready:
-            raise AttributeError("_initialize_hook")
         return True
 
     def _infer_parameters(
         self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
     ) -> None:
-        """Materialise and record for the first input; called by ``torch.compile``."""
+        """Resolve and materialise for ``args[0]``'s shape; called by ``torch.compile``."""
         if args and isinstance(args[0], torch.Tensor):
             x = args[0]
-            self._prepare_for(tuple(x.shape), x.dtype, x.device)
+            self._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
 
     @property
     def is_materialized(self) -> bool:
@@ -568,6 +580,16 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
             self._initialized = True
             self._resolved.clear()
             self._runners.clear()
+
+    def _replicate_for_data_parallel(self) -> torch.nn.Module:
+        # LazyModuleMixin refuses DataParallel outright; a materialised layer can take part.
+        if not self.is_materialized:
+            raise OperationError(
+                f"{self.kind} has parameters that are not materialised yet; "
+                "torch.nn.DataParallel cannot replicate it.",
+                hint="Run one forward pass, or call materialize(input_shape), first.",
+            )
+        return torch.nn.Module._replicate_for_data_parallel(self)
 
     def __getstate__(self) -> dict[str, Any]:
         # deepcopy and pickle go through here: placeholders cannot be copied by torch.
@@ -697,22 +719,16 @@ class Sequential(torch.nn.Sequential):  # type: ignore[misc]
 
     @property
     def _initialize_hook(self) -> bool:
-        """See :meth:`LayerModule._initialize_hook`: present until every item recorded."""
-        if self._runners_ready:
-            raise AttributeError("_initialize_hook")
+        """See :meth:`LayerModule._initialize_hook`: always present."""
         return True
-
-    @property
-    def _runners_ready(self) -> bool:
-        return all(not isinstance(m, LayerModule | Sequential) or m._runners_ready for m in self)
 
     def _infer_parameters(
         self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
     ) -> None:
-        """Materialise and record every item for the first input; called by ``torch.compile``."""
+        """Resolve and materialise every item for ``args[0]``; called by ``torch.compile``."""
         if args and isinstance(args[0], torch.Tensor):
             x = args[0]
-            self._prepare_for(tuple(x.shape), x.dtype, x.device)
+            self._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
 
     def _prepare_for(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
