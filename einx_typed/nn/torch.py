@@ -154,6 +154,44 @@ def _input_shape(shape: object, who: str) -> tuple[int, ...]:
     )
 
 
+# ---------------------------------------------------------------------- torch.compile
+
+
+@final
+class _CompileEntry(LazyModuleMixin, torch.nn.Module):  # type: ignore[misc]
+    """How a layer's forward enters a ``torch.compile`` trace.
+
+    Dynamo treats a ``LazyModuleMixin`` as a lazy module: before it traces a call of one,
+    it calls the module's ``_infer_parameters`` eagerly, outside the trace (on fake
+    tensors). Through this entry a layer meeting a new input shape under
+    ``torch.compile``, or compiled before its first forward, is resolved and materialised
+    before tracing, top-level or nested in any model; the traced code then only replays
+    a recording or runs the resolved layer, and ``fullgraph=True`` holds. Eager calls
+    never come here. LazyModuleMixin's own __init__ (torch's lazy-module hooks) is skipped.
+    """
+
+    def __init__(self, owner: LayerModule) -> None:
+        torch.nn.Module.__init__(self)
+        object.__setattr__(self, "_owner", owner)
+
+    @property
+    def _initialize_hook(self) -> bool:
+        return True  # what dynamo's lazy-module check looks for
+
+    def _infer_parameters(
+        self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
+    ) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            x = args[0]
+            owner: LayerModule = self._owner
+            owner._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Plans need static sizes: under dynamic shapes this specialises (with guards).
+        owner: LayerModule = self._owner
+        return owner._run(x, torch.Size([int(d) for d in x.shape]))
+
+
 # --------------------------------------------------------------------------- param
 
 
@@ -309,7 +347,7 @@ class _Runner:
         return cls(call, param_names, state_names, updates)
 
 
-class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[misc]
+class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
     """A ``torch.nn.Module`` that runs one layer spec; parameters follow the spec's table.
 
     Parameters whose shapes the spec fixes without an input exist after construction;
@@ -320,10 +358,9 @@ class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[mi
     spec: SingleLayerSpec
 
     def __init__(self, spec: SingleLayerSpec, dtype: DTypeLike = "float32") -> None:
-        # LazyModuleMixin is a base only so that dynamo calls :meth:`_infer_parameters`
-        # before tracing a layer nested in a compiled model (it checks ``isinstance``);
-        # its __init__, which registers torch's lazy-module hooks, is skipped.
-        torch.nn.Module.__init__(self)
+        super().__init__()
+        # Not a submodule (no parameters, not in state_dict or children()): see forward.
+        object.__setattr__(self, "_compile_entry", _CompileEntry(self))
         torch_dtype = _torch_dtype(dtype)
         self.spec = spec
         self._resolved: dict[tuple[int, ...], Resolved] = {}
@@ -358,10 +395,14 @@ class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[mi
                 f"{self.kind} expects a torch.Tensor as input, got {type(x).__name__}.",
                 hint="Convert it first, e.g. torch.as_tensor(x).",
             )
-        shape = x.shape
         if torch.compiler.is_compiling():
-            # Plans need static sizes: under dynamic shapes this specialises (with guards).
-            shape = torch.Size([int(d) for d in shape])
+            # A call of a lazy module: dynamo first runs its hook, which resolves and
+            # materialises for x's shape eagerly, so no planning code enters the trace.
+            return self._compile_entry(x)
+        return self._run(x, x.shape)
+
+    def _run(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Replay the recording for x's signature, or take the general path."""
         key = (shape, x.dtype, x.device, self.training, not self._initialized)
         runner = self._runners.get(key)
         if runner is None:
@@ -386,7 +427,7 @@ class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[mi
 
         Outside ``torch.compile`` it also records the forward for ``x``'s signature, in both
         modes, so later calls (eager or compiled) replay it without planning. Under
-        ``torch.compile`` the shape is resolved already, by :meth:`_infer_parameters`.
+        ``torch.compile`` the shape is resolved already, by ``_CompileEntry``'s hook.
         """
         resolved = self._resolved.get(shape)
         if resolved is None:
@@ -449,28 +490,6 @@ class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[mi
             resolved = self._prepare(shape)
             self._record_runners(resolved, torch.zeros(shape, dtype=dtype, device=device))
         return tuple(resolved.output_shape)
-
-    @property
-    def _initialize_hook(self) -> bool:
-        """Always present: makes ``torch.compile`` call :meth:`_infer_parameters` eagerly,
-        outside the trace, before it traces a call of this layer.
-
-        ``torch.compile`` looks for this attribute and for ``_infer_parameters`` (the
-        protocol of torch's own lazy modules): its wrapper (``OptimizedModule``) calls the
-        hook before every call of a compiled layer, and dynamo calls it (on fake tensors)
-        before tracing a layer nested in a compiled model. A never-called layer, and a
-        layer meeting a new input shape, are therefore resolved and materialised eagerly,
-        and the trace contains no planning code: no graph break with ``fullgraph=True``.
-        """
-        return True
-
-    def _infer_parameters(
-        self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
-    ) -> None:
-        """Resolve and materialise for ``args[0]``'s shape; called by ``torch.compile``."""
-        if args and isinstance(args[0], torch.Tensor):
-            x = args[0]
-            self._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
 
     @property
     def is_materialized(self) -> bool:
@@ -580,16 +599,6 @@ class LayerModule(LazyModuleMixin, torch.nn.Module, abc.ABC):  # type: ignore[mi
             self._initialized = True
             self._resolved.clear()
             self._runners.clear()
-
-    def _replicate_for_data_parallel(self) -> torch.nn.Module:
-        # LazyModuleMixin refuses DataParallel outright; a materialised layer can take part.
-        if not self.is_materialized:
-            raise OperationError(
-                f"{self.kind} has parameters that are not materialised yet; "
-                "torch.nn.DataParallel cannot replicate it.",
-                hint="Run one forward pass, or call materialize(input_shape), first.",
-            )
-        return torch.nn.Module._replicate_for_data_parallel(self)
 
     def __getstate__(self) -> dict[str, Any]:
         # deepcopy and pickle go through here: placeholders cannot be copied by torch.
@@ -716,29 +725,6 @@ class Sequential(torch.nn.Sequential):  # type: ignore[misc]
     def is_materialized(self) -> bool:
         """Whether every submodule's parameters hold data."""
         return all(module.is_materialized for module in self)
-
-    @property
-    def _initialize_hook(self) -> bool:
-        """See :meth:`LayerModule._initialize_hook`: always present."""
-        return True
-
-    def _infer_parameters(
-        self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
-    ) -> None:
-        """Resolve and materialise every item for ``args[0]``; called by ``torch.compile``."""
-        if args and isinstance(args[0], torch.Tensor):
-            x = args[0]
-            self._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
-
-    def _prepare_for(
-        self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
-    ) -> tuple[int, ...]:
-        """Materialise and record every item; stops at the first module that is no spec."""
-        for item in self:
-            if not isinstance(item, LayerModule | Sequential):
-                break
-            shape = item._prepare_for(shape, dtype, device)
-        return shape
 
 
 _MODULE_FOR_SPEC: Final[Mapping[type, type[LayerModule]]] = {
