@@ -495,9 +495,10 @@ def deliberate_difference(call: Call) -> str | None:
         if _names(left) - _names(right):
             # NOTATION §3.5 [0.3.0 quirk]: a dropped axis gave a wrongly shaped result.
             return "vmap-op-drops-an-axis"
-    if call.op in ("sum", "mean") and "," in call.expr.partition("->")[0] and len(call.shapes) == 1:
-        # NOTATION §3.0: the operand count must equal the tensor count.  0.3.0's reduce
-        # accepted one tensor for strings that hoist to several operands (`([a,] s...) (1)`).
+    if call.op in ("sum", "mean") and "," in call.expr.partition("->")[0]:
+        # NOTATION §3.0/§3.4: the operand count must equal the tensor count, and a reduce
+        # takes exactly one tensor.  0.3.0's reduce accepted one tensor for strings that
+        # hoist to several operands (`([a,] s...) (1)`), and returned one result for two.
         return "reduce-operand-count"
     if call.op != "rearrange" and "+" in call.expr and "..." in call.expr:
         # NOTATION §3.0: only rearrange allows concatenations.  einx_typed checks the

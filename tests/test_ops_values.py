@@ -166,6 +166,16 @@ def test_reduce_logsumexp_any_count(backend: str) -> None:
     np.testing.assert_array_equal(counted, (x > 0).sum(1))
 
 
+@pytest.mark.parametrize(
+    ("text", "shapes"),
+    [(",->", [(), ()]), ("a [b], c", [(2, 3), (4,)]), ("[a], [a] ->", [(2,), (2,)])],
+)
+def test_reduce_takes_exactly_one_tensor(text: str, shapes: list[tuple[int, ...]]) -> None:
+    """Found by the thorough fuzz profile: ',->' crashed with an unpacking ValueError."""
+    with pytest.raises(einx.OperationError, match="sum reduces one tensor, but the op string"):
+        einx.sum(text, *[np.ones(shape) for shape in shapes])
+
+
 def test_reduce_keepdims_and_arrow_forms(backend: str) -> None:
     x = rand(2, 6, 8, 3)
     y = einx.mean("b (s [s2])... c", to_backend(backend, x), s2=2)
