@@ -176,6 +176,15 @@ def test_reduce_takes_exactly_one_tensor(text: str, shapes: list[tuple[int, ...]
         einx.sum(text, *[np.ones(shape) for shape in shapes])
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "flip", "roll"])
+def test_vmap_ops_take_exactly_one_tensor(name: str) -> None:
+    """Found by the thorough fuzz profile: roll(',') crashed with an unpacking ValueError."""
+    kwargs = {"shift": 1} if name == "roll" else {}
+    for text in (",", "a [b], a [b] -> a b"):
+        with pytest.raises(einx.OperationError, match=f"{name} acts on one tensor"):
+            getattr(einx, name)(text, np.ones((2, 3)), np.ones((2, 3)), **kwargs)
+
+
 def test_reduce_keepdims_and_arrow_forms(backend: str) -> None:
     x = rand(2, 6, 8, 3)
     y = einx.mean("b (s [s2])... c", to_backend(backend, x), s2=2)

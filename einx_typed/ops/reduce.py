@@ -83,8 +83,7 @@ def _plan(request: Request) -> Plan:
     check_operand_count(op, op.inputs, request)
     if len(op.inputs) != 1:
         raise OperationError(
-            f"{name} reduces one tensor, but the op string has {len(op.inputs)} input "
-            "expressions.",
+            f"{name} reduces one tensor, but the op string has {len(op.inputs)} input expressions.",
             expr=op.text,
             hint="Reduce each tensor in its own call, or combine them first with an "
             "elementwise op.",

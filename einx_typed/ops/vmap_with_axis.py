@@ -112,6 +112,12 @@ def _plan(request: Request) -> Plan:
     (param,) = request.params
     op = parse(request)
     check_operand_count(op, op.inputs, request)
+    if len(op.inputs) != 1:
+        raise OperationError(
+            f"{name} acts on one tensor, but the op string has {len(op.inputs)} input expressions.",
+            expr=op.text,
+            hint=f"Call {name} once per tensor.",
+        )
     if op.outputs is not None and len(op.outputs) != 1:
         raise OperationError(
             f"{name} has exactly one output expression, got {len(op.outputs)}.", expr=op.text
