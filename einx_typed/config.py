@@ -113,6 +113,13 @@ def _from_dict(data: object, path: str, source: str | None) -> LayerSpec:
             f"expected a table describing a layer, got {data!r}.", path=source, key=path
         )
     kind = data.get("type")
+    if "type" not in data:
+        raise ConfigError(
+            "the layer lacks the required key 'type'.",
+            path=source,
+            key=path,
+            hint=f"Add type = one of {', '.join(SPEC_TYPES)}.",
+        )
     if not isinstance(kind, str) or kind not in SPEC_TYPES:
         raise ConfigError(
             f"unknown layer type {kind!r}.",
@@ -220,7 +227,11 @@ def dumps(spec: LayerSpec, fmt: str) -> str:
 def dump(spec: LayerSpec, path: str | os.PathLike[str], *, format: str | None = None) -> None:
     """Write ``spec`` to a ``.json`` or ``.toml`` file."""
     file = Path(path)
-    file.write_text(dumps(spec, _format_of(file, format)), encoding="utf-8")
+    text = dumps(spec, _format_of(file, format))
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot write the file ({err.strerror}).", path=str(file)) from None
 
 
 def _toml_value(value: Any) -> str:

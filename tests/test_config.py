@@ -110,7 +110,8 @@ def test_catalogue_holds_every_tutorial_layer() -> None:
 
 BAD_DICTS: list[tuple[Any, str, str]] = [
     ([1, 2], "the top level", "expected a table"),
-    ({"expr": "a [b->c]"}, "key type", "unknown layer type None"),
+    ({"expr": "a [b->c]"}, "the top level", "lacks the required key 'type'"),
+    ({"type": None, "expr": "a [b->c]"}, "key type", "unknown layer type None"),
     ({"type": "conv"}, "key type", "unknown layer type 'conv'"),
     ({"type": "linear"}, "the top level", "required key 'expr'"),
     ({"type": "linear", "expr": "a [b->c]", "axis": {"c": 2}}, "key axis", "unknown key"),
@@ -194,6 +195,13 @@ def test_unreadable_files(name: str, text: str, reason: str, tmp_path: Path) -> 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         config.load(tmp_path / "absent.toml")
+
+
+def test_unwritable_file(tmp_path: Path) -> None:
+    target = tmp_path / "absent" / "model.toml"
+    with pytest.raises(ConfigError, match="cannot write the file") as info:
+        config.dump(LinearSpec("b [c1->c2]", axes={"c2": 3}), target)
+    assert info.value.path == str(target)
 
 
 def test_format_can_be_given_explicitly(tmp_path: Path) -> None:
