@@ -404,7 +404,7 @@ ERRORS: Final = [
         {},
         einx.OperationError,
         None,
-        ["set_at got an index outside the indexed axis", "out of bounds"],
+        ["An index lies outside the indexed axis: index -6 is out of bounds"],
     ),
     (
         "get_at",

@@ -9,13 +9,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from einx_typed.backends._dtype_rules import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
+
+def _subtract(*xs: Any) -> Any:
+    try:
+        return jnp.subtract(*xs)
+    except TypeError:
+        if all(jnp.result_type(x) == jnp.bool_ for x in xs):
+            raise bool_subtraction() from None
+        raise
+
+
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": jnp.add,
-    "subtract": jnp.subtract,
+    "subtract": _subtract,
     "multiply": jnp.multiply,
     "true_divide": jnp.true_divide,
     "divide": jnp.true_divide,
@@ -106,8 +116,6 @@ class JaxBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
-        if op == "subtract" and all(jnp.result_type(x) == jnp.bool_ for x in xs):
-            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

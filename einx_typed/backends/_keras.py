@@ -9,14 +9,25 @@ from typing import Any, ClassVar, final
 import keras
 from keras import ops
 
-from einx_typed.backends._dtype_rules import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 from einx_typed.errors import OperationError
 
+
+def _subtract(*xs: Any) -> Any:
+    try:
+        return ops.subtract(*xs)
+    except TypeError:
+        dtypes = [keras.backend.standardize_dtype(getattr(x, "dtype", type(x))) for x in xs]
+        if all(dtype == "bool" for dtype in dtypes):
+            raise bool_subtraction() from None
+        raise
+
+
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": ops.add,
-    "subtract": ops.subtract,
+    "subtract": _subtract,
     "multiply": ops.multiply,
     "true_divide": ops.true_divide,
     "divide": ops.true_divide,
@@ -48,10 +59,6 @@ _REDUCE: dict[str, Callable[..., Any]] = {
     "all": ops.all,
     "count_nonzero": ops.count_nonzero,
 }
-
-
-def _dtype(x: Any) -> str:
-    return str(keras.backend.standardize_dtype(getattr(x, "dtype", type(x))))
 
 
 @final
@@ -117,8 +124,6 @@ class KerasBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
-        if op == "subtract" and all(_dtype(x) == "bool" for x in xs):
-            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:

@@ -7,13 +7,23 @@ from typing import Any, ClassVar, final
 
 import numpy as np
 
-from einx_typed.backends._dtype_rules import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction, index_out_of_range
 from einx_typed.backends._plain_norm import PlainNormalize
 from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
 
+
+def _subtract(*xs: Any) -> Any:
+    try:
+        return np.subtract(*xs)
+    except TypeError:
+        if all(np.result_type(x) == np.bool_ for x in xs):
+            raise bool_subtraction() from None
+        raise
+
+
 _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "add": np.add,
-    "subtract": np.subtract,
+    "subtract": _subtract,
     "multiply": np.multiply,
     "true_divide": np.true_divide,
     "divide": np.true_divide,
@@ -113,8 +123,6 @@ class NumpyBackend(PlainNormalize):
         return _REDUCE[op](x, axis=axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
-        if op == "subtract" and all(np.result_type(x) == np.bool_ for x in xs):
-            raise bool_subtraction()
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
@@ -140,15 +148,21 @@ class NumpyBackend(PlainNormalize):
         return func(x, axis=axes)
 
     def gather(self, x: Any, indices: tuple[Any, ...]) -> Any:
-        return np.asarray(x)[tuple(indices)]
+        try:
+            return np.asarray(x)[tuple(indices)]
+        except IndexError as error:
+            raise index_out_of_range(error) from error
 
     def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
         out = np.array(x, copy=True)
         index = tuple(indices)
-        if mode == "set":
-            out[index] = updates
-        elif mode == "add":
-            np.add.at(out, index, updates)
-        else:
-            np.subtract.at(out, index, updates)
+        try:
+            if mode == "set":
+                out[index] = updates
+            elif mode == "add":
+                np.add.at(out, index, updates)
+            else:
+                np.subtract.at(out, index, updates)
+        except IndexError as error:
+            raise index_out_of_range(error) from error
         return out

@@ -7,53 +7,8 @@ from typing import Any, final
 
 import torch
 
-from einx_typed.backends._dtype_rules import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction, index_out_of_range
 from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
-
-# Ops whose torch function rejects Python scalars as operands.
-_NEED_TENSORS = frozenset({"maximum", "minimum", "logaddexp", "logical_and", "logical_or"})
-
-_ELEMENTWISE: dict[str, Callable[..., Any]] = {
-    "add": torch.add,
-    "subtract": torch.sub,
-    "multiply": torch.mul,
-    "true_divide": torch.true_divide,
-    "divide": torch.true_divide,
-    "floor_divide": torch.floor_divide,
-    "maximum": torch.maximum,
-    "minimum": torch.minimum,
-    "logaddexp": torch.logaddexp,
-    "where": torch.where,
-    "less": torch.lt,
-    "less_equal": torch.le,
-    "greater": torch.gt,
-    "greater_equal": torch.ge,
-    "equal": torch.eq,
-    "not_equal": torch.ne,
-    "logical_and": torch.logical_and,
-    "logical_or": torch.logical_or,
-}
-
-
-def _prod(x: Any, axes: int | tuple[int, ...]) -> Any:
-    for axis in sorted((axes,) if isinstance(axes, int) else axes, reverse=True):
-        x = torch.prod(x, dim=axis)
-    return x
-
-
-_REDUCE: dict[str, Callable[[Any, Any], Any]] = {
-    "sum": lambda x, axes: torch.sum(x, dim=axes),
-    "mean": lambda x, axes: torch.mean(x, dim=axes),
-    "var": lambda x, axes: torch.var(x, dim=axes, correction=0),
-    "std": lambda x, axes: torch.std(x, dim=axes, correction=0),
-    "prod": _prod,
-    "max": lambda x, axes: torch.amax(x, dim=axes),
-    "min": lambda x, axes: torch.amin(x, dim=axes),
-    "logsumexp": lambda x, axes: torch.logsumexp(x, dim=axes),
-    "any": lambda x, axes: torch.any(x, dim=axes),
-    "all": lambda x, axes: torch.all(x, dim=axes),
-    "count_nonzero": lambda x, axes: torch.count_nonzero(x, dim=axes),
-}
 
 
 def _floating(x: Any) -> Any:
@@ -77,24 +32,84 @@ def _promoted(xs: Sequence[Any]) -> Sequence[Any]:
     return [x.to(dtype) for x in xs]
 
 
-def _subtractable(xs: Sequence[Any]) -> tuple[Any, ...]:
-    """Operands torch can subtract: bools mixed with numbers promote as in NumPy.
+def _subtract(a: Any, b: Any) -> Any:
+    """``a - b``; bools mixed with numbers promote as in NumPy (torch refuses any bool).
 
-    torch refuses any bool operand in a subtraction; NumPy only refuses all-bool ones.
+    Checked only when torch has refused: the common case costs nothing extra.
     """
-    bools = [x.dtype == torch.bool if isinstance(x, torch.Tensor) else type(x) is bool for x in xs]
-    if not any(bools):
-        return tuple(xs)
-    if all(bools):
-        raise bool_subtraction()
-    dtype = torch.result_type(*xs)
-    return tuple(
-        (x.to(dtype) if isinstance(x, torch.Tensor) else int(x)) if is_bool else x
-        for x, is_bool in zip(xs, bools)
-    )
+    try:
+        return torch.sub(a, b)
+    except RuntimeError:
+        is_bool = [
+            x.dtype == torch.bool if isinstance(x, torch.Tensor) else type(x) is bool
+            for x in (a, b)
+        ]
+        if not any(is_bool):
+            raise
+        if all(is_bool):
+            raise bool_subtraction() from None
+        dtype = torch.result_type(a, b)
+        a, b = (
+            (x.to(dtype) if isinstance(x, torch.Tensor) else int(x)) if flag else x
+            for x, flag in zip((a, b), is_bool)
+        )
+        return torch.sub(a, b)
 
 
-_NEED_FLOAT_REDUCE = frozenset({"mean", "var", "std"})
+def _where(condition: Any, x: Any, y: Any) -> Any:
+    if condition.dtype != torch.bool:
+        condition = condition != 0  # as in NumPy: a nonzero condition selects
+    return torch.where(condition, x, y)
+
+
+def _logaddexp(a: Any, b: Any) -> Any:
+    return torch.logaddexp(_floating(a), _floating(b))
+
+
+# Ops whose torch function rejects Python scalars as operands.
+_NEED_TENSORS = frozenset({"maximum", "minimum", "logaddexp", "logical_and", "logical_or"})
+
+_ELEMENTWISE: dict[str, Callable[..., Any]] = {
+    "add": torch.add,
+    "subtract": _subtract,
+    "multiply": torch.mul,
+    "true_divide": torch.true_divide,
+    "divide": torch.true_divide,
+    "floor_divide": torch.floor_divide,
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
+    "logaddexp": _logaddexp,
+    "where": _where,
+    "less": torch.lt,
+    "less_equal": torch.le,
+    "greater": torch.gt,
+    "greater_equal": torch.ge,
+    "equal": torch.eq,
+    "not_equal": torch.ne,
+    "logical_and": torch.logical_and,
+    "logical_or": torch.logical_or,
+}
+
+
+def _prod(x: Any, axes: int | tuple[int, ...]) -> Any:
+    for axis in sorted((axes,) if isinstance(axes, int) else axes, reverse=True):
+        x = torch.prod(x, dim=axis)
+    return x
+
+
+_REDUCE: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": lambda x, axes: torch.sum(x, dim=axes),
+    "mean": lambda x, axes: torch.mean(_floating(x), dim=axes),
+    "var": lambda x, axes: torch.var(_floating(x), dim=axes, correction=0),
+    "std": lambda x, axes: torch.std(_floating(x), dim=axes, correction=0),
+    "prod": _prod,
+    "max": lambda x, axes: torch.amax(x, dim=axes),
+    "min": lambda x, axes: torch.amin(x, dim=axes),
+    "logsumexp": lambda x, axes: torch.logsumexp(x, dim=axes),
+    "any": lambda x, axes: torch.any(x, dim=axes),
+    "all": lambda x, axes: torch.all(x, dim=axes),
+    "count_nonzero": lambda x, axes: torch.count_nonzero(x, dim=axes),
+}
 
 
 def _first_tensor(xs: Sequence[Any]) -> Any:
@@ -155,8 +170,6 @@ class TorchBackend:
         return torch.matmul(a, b)
 
     def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> Any:
-        if op in _NEED_FLOAT_REDUCE:
-            x = _floating(x)
         return _REDUCE[op](x, axes[0] if len(axes) == 1 else axes)
 
     def elementwise(self, op: ElementwiseName, *xs: Any) -> Any:
@@ -166,12 +179,6 @@ class TorchBackend:
             xs = tuple(
                 x if isinstance(x, torch.Tensor) else torch.as_tensor(x, device=device) for x in xs
             )
-        if op == "where" and xs[0].dtype != torch.bool:
-            xs = (xs[0] != 0, *xs[1:])  # as in NumPy: a nonzero condition selects
-        elif op == "logaddexp":
-            xs = tuple(_floating(x) for x in xs)
-        elif op == "subtract":
-            xs = _subtractable(xs)
         return _ELEMENTWISE[op](*xs)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
@@ -201,17 +208,21 @@ class TorchBackend:
         return func(x, axis=axes)
 
     def gather(self, x: Any, indices: tuple[Any, ...]) -> Any:
-        return x[tuple(_as_index(i, x) for i in indices)]
+        try:
+            return x[tuple(_as_index(i, x) for i in indices)]
+        except IndexError as error:
+            raise index_out_of_range(error) from error
 
     def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
         index = tuple(_as_index(i, x) for i in indices)
         target_shape = torch.broadcast_shapes(*(i.shape for i in index)) + x.shape[len(index) :]
         values = torch.as_tensor(updates, device=x.device).to(x.dtype).expand(target_shape)
-        if mode == "set":
-            return x.index_put(index, values, accumulate=False)
         if mode == "subtract":
             values = -values
-        return x.index_put(index, values, accumulate=True)
+        try:
+            return x.index_put(index, values, accumulate=mode != "set")
+        except IndexError as error:
+            raise index_out_of_range(error) from error
 
     def normalize(
         self,

@@ -232,7 +232,7 @@ def execute(
     except EinxError as error:
         if error.expr is not None:
             raise
-        raise _run_context(error, text, args, axis_values) from None
+        raise _run_context(error, text, args, axis_values) from error.__cause__
 
 
 def _compiling() -> bool:

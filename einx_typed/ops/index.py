@@ -18,33 +18,13 @@ Negative indices wrap around as in NumPy.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from einx_typed.backends.base import ScatterMode, Tensor
-from einx_typed.errors import OperationError
-from einx_typed.notation import parse_op
 from einx_typed.ops import _index_call
 from einx_typed.ops._engine import execute
 
 __all__ = ["add_at", "get_at", "set_at", "subtract_at"]
-
-
-@contextlib.contextmanager
-def _index_errors(op: str, opstring: str, operands: tuple[Any, ...]) -> Iterator[None]:
-    """Out-of-range indices: the backend's own IndexError becomes an OperationError."""
-    try:
-        yield
-    except IndexError as error:
-        shape = [getattr(operand, "shape", None) for operand in operands]
-        raise OperationError(
-            f"{op} got an index outside the indexed axis: {error}.",
-            expr=parse_op(opstring).text,
-            shapes=[None if s is None else tuple(int(n) for n in s) for s in shape],
-            hint="Indices must lie in [-n, n) for an axis of length n (negative ones count "
-            "from the end). JAX clamps or drops out-of-range indices instead of raising.",
-        ) from error
 
 
 def get_at(
@@ -63,10 +43,9 @@ def get_at(
     A factory operand is called with ``name="embedding"`` and ``init="get_at"``.
     """
     operands = (tensor, *coordinates)
-    with _index_errors("get_at", opstring, operands):
-        return execute(
-            _index_call.plan_index, "get_at", opstring, operands, (), backend, cse, axis_values
-        )
+    return execute(
+        _index_call.plan_index, "get_at", opstring, operands, (), backend, cse, axis_values
+    )
 
 
 def _update(
@@ -80,8 +59,7 @@ def _update(
 ) -> Tensor:
     operands = (tensor, *coordinates_and_updates)
     planner = _index_call.plan_index
-    with _index_errors(f"{op}_at", opstring, operands):
-        return execute(planner, f"{op}_at", opstring, operands, (), backend, cse, axis_values)
+    return execute(planner, f"{op}_at", opstring, operands, (), backend, cse, axis_values)
 
 
 def set_at(
