@@ -31,6 +31,7 @@ __all__ = [
     "ParamTables",
     "Recorder",
     "axes_subset",
+    "checked_input_shape",
     "probe_shape",
     "resolve_single",
     "rewrap",
@@ -50,7 +51,7 @@ class LayerSpec(abc.ABC):
 
         Cached per (spec, shape, dtype); needs no framework.
         """
-        return _resolve_cached(self, _checked_shape(input_shape), _checked_dtype(dtype))
+        return _resolve_cached(self, checked_input_shape(input_shape), _checked_dtype(dtype))
 
     def resolve_params(self, dtype: str = "float32") -> ParamTables | None:
         """The ``(params, state)`` tables if the axis values alone fix them, else ``None``.
@@ -118,7 +119,10 @@ def _resolve_cached(spec: LayerSpec, input_shape: tuple[int, ...], dtype: str) -
     return spec._build(input_shape, dtype)
 
 
-def _checked_shape(shape: object) -> tuple[int, ...]:
+def checked_input_shape(
+    shape: object, call: str = "resolve", example: str = "spec.resolve"
+) -> tuple[int, ...]:
+    """``shape`` as a tuple of positive ints, or an OperationError naming ``call``."""
     if isinstance(shape, Sequence) and not isinstance(shape, str):
         dims = list(shape)
         if all(isinstance(d, int | np.integer) and not isinstance(d, bool) for d in dims) and all(
@@ -126,8 +130,8 @@ def _checked_shape(shape: object) -> tuple[int, ...]:
         ):
             return tuple(int(d) for d in dims)
     raise OperationError(
-        f"resolve needs input_shape as a tuple of positive ints, got {shape!r}.",
-        hint="For example spec.resolve((64, 8, 8)).",
+        f"{call} needs input_shape as a tuple of positive ints, got {shape!r}.",
+        hint=f"For example {example}((64, 8, 8)).",
     )
 
 

@@ -17,7 +17,6 @@ factories in the functional ops (``einx.dot("b... [c1->c2]", x, self.w, c2=64)``
 from __future__ import annotations
 
 import abc
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeAlias, final
 
@@ -46,6 +45,7 @@ from einx_typed.layers import (
     Zeros,
     init_for_op,
 )
+from einx_typed.layers._base import checked_input_shape
 from einx_typed.nn._common import (
     SingleLayerSpec,
     check_param_shape,
@@ -136,22 +136,6 @@ def _torch_dtype(dtype: DTypeLike) -> torch.dtype:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
-
-
-def _is_int(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
-
-
-def _input_shape(shape: object, who: str) -> tuple[int, ...]:
-    """``shape`` as a tuple of positive ints, or an OperationError that says what is wrong."""
-    if isinstance(shape, Sequence) and not isinstance(shape, str):
-        dims = [int(d) if _is_int(d) else 0 for d in shape]
-        if all(d > 0 for d in dims):
-            return tuple(dims)
-    raise OperationError(
-        f"{who}.materialize needs input_shape as a sequence of positive ints, got {shape!r}.",
-        hint="For example module.materialize((64, 8, 8)).",
-    )
 
 
 # ---------------------------------------------------------------------- torch.compile
@@ -475,7 +459,8 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every parameter for inputs of ``input_shape``; returns the output shape."""
-        return tuple(self._prepare(_input_shape(input_shape, self.kind)).output_shape)
+        shape = checked_input_shape(input_shape, f"{self.kind}.materialize", "module.materialize")
+        return tuple(self._prepare(shape).output_shape)
 
     def _prepare_for(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
@@ -716,7 +701,7 @@ class Sequential(torch.nn.Sequential):  # type: ignore[misc]
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every submodule's parameters for ``input_shape``; returns the output shape."""
-        shape = _input_shape(input_shape, "Sequential")
+        shape = checked_input_shape(input_shape, "Sequential.materialize", "module.materialize")
         for module in self:
             shape = module.materialize(shape)
         return shape
