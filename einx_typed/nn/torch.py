@@ -134,6 +134,16 @@ def _torch_dtype(dtype: DTypeLike) -> torch.dtype:
     return resolved
 
 
+def _materialize(placeholder: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """Give an uninitialised parameter or buffer its storage, outside inference mode.
+
+    A first forward may run inside ``torch.inference_mode()``; a parameter created there
+    would be an inference tensor that can never take part in training afterwards.
+    """
+    with torch.no_grad(), torch.inference_mode(False):
+        placeholder.materialize(shape)
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -208,9 +218,8 @@ class _ParamFactory:
                 "einn.param: this op gives no default initialiser for the parameter.",
                 hint="Pass init= (a torch.nn.init function, a number or an InitSpec).",
             )
-        with torch.inference_mode(False):  # a parameter must outlive an inference block
-            target.materialize(shape)
-            _initialize(target, chosen, in_axis)
+        _materialize(target, shape)
+        _initialize(target, chosen, in_axis)
         return target
 
 
@@ -522,11 +531,8 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 self._register_placeholder(name, spec.trainable, self._variable_dtype())
                 current = self._parameters.get(name, self._buffers.get(name))
             if _is_uninitialized(current):
-                # Created outside inference mode even when the first forward runs in it:
-                # inference tensors could never take part in training afterwards.
-                with torch.inference_mode(False):
-                    current.materialize(tuple(spec.shape))
-                    init_tensor(current, spec.init)
+                _materialize(current, tuple(spec.shape))
+                init_tensor(current, spec.init)
             else:
                 check_param_shape(
                     self.spec,
@@ -575,8 +581,7 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                     continue
                 loaded = True
                 if _is_uninitialized(tensor) and not _is_uninitialized(value):
-                    with torch.no_grad(), torch.inference_mode(False):
-                        tensor.materialize(tuple(value.shape))
+                    _materialize(tensor, tuple(value.shape))
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
