@@ -34,27 +34,10 @@ from typing import Any, Final
 import attrs
 
 from einx_typed.errors import ConfigError, SpecError
-from einx_typed.layers import (
-    ActivationSpec,
-    DropoutSpec,
-    LayerSpec,
-    LinearSpec,
-    NormSpec,
-    SequentialSpec,
-)
+from einx_typed.layers import SPEC_TYPES, LayerSpec, SequentialSpec, spec_type_name
 
 __all__ = ["SPEC_TYPES", "dump", "dumps", "from_dict", "load", "loads", "to_dict"]
 
-SPEC_TYPES: Final[Mapping[str, type[LayerSpec]]] = {
-    "linear": LinearSpec,
-    "norm": NormSpec,
-    "dropout": DropoutSpec,
-    "activation": ActivationSpec,
-    "sequential": SequentialSpec,
-}
-"""The ``"type"`` of each spec class in a config."""
-
-_TYPE_OF: Final[Mapping[type[LayerSpec], str]] = {cls: name for name, cls in SPEC_TYPES.items()}
 _FORMATS: Final = ("json", "toml")
 
 
@@ -75,9 +58,10 @@ def _plain(value: Any) -> Any:
 def to_dict(spec: LayerSpec) -> dict[str, Any]:
     """``spec`` as a dict of plain values (str, bool, int, float, list, dict)."""
     cls = type(spec)
-    if cls not in _TYPE_OF:
+    kind = spec_type_name(cls)
+    if kind is None:
         raise ConfigError(f"Cannot convert {spec!r} to a config: it is no layer spec.")
-    out: dict[str, Any] = {"type": _TYPE_OF[cls]}
+    out: dict[str, Any] = {"type": kind}
     for field in _fields(cls):
         value = getattr(spec, field.name)
         if field.name == "layers":

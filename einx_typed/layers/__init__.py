@@ -79,12 +79,14 @@ from einx_typed.layers._init import (
 )
 from einx_typed.layers._linear import LinearSpec
 from einx_typed.layers._norm import NormSpec
+from einx_typed.layers._registry import SPEC_TYPES, module_name, spec_type_name
 from einx_typed.layers._resolved import ParamSpec, Resolved
 from einx_typed.layers._sequential import SequentialSpec
 from einx_typed.layers._validate import AxisValue
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "SPEC_TYPES",
     "ActivationSpec",
     "AxisValue",
     "Constant",
@@ -104,5 +106,7 @@ __all__ = [
     "TruncatedNormal",
     "Zeros",
     "init_for_op",
+    "module_name",
     "sample_init",
+    "spec_type_name",
 ]
