@@ -32,6 +32,10 @@ TYPEGUARD_IGNORED_MODULES: Final[tuple[str, ...]] = (
     # trace the globals() lookups that typeguard inserts.  The binder's public API is
     # still checked by mypy, and everything it calls below nn/ stays instrumented.
     "einx_typed.nn.torch",
+    # A module's compiled program calls the torch backend's primitives, which dynamo traces
+    # into the graph the same way.  The primitives are still checked by mypy, and the
+    # tests of every backend run them eagerly against references.
+    "einx_typed.backends._torch",
 )
 """Sub-modules of einx_typed that are imported without typeguard instrumentation.
 

@@ -466,7 +466,8 @@ def test_config_that_does_not_fit_raises() -> None:
 def test_inputs_that_are_no_tensors_and_bad_materialize_shapes() -> None:
     layer = einn.Linear("b [c1->c2]", c2=3)
     for bad_input in ([[1.0, 2.0]], np.ones((2, 4), np.float32)):
-        with pytest.raises(OperationError, match=r"Linear expects a torch\.Tensor as input"):
+        expected = r"Linear\('b \[c1->c2\]', c2=3\) expects a torch\.Tensor as input, got"
+        with pytest.raises(OperationError, match=expected):
             layer(bad_input)
     for bad_shape in ("2,4", (2, 0), (2, 4.0), (True, 4)):
         with pytest.raises(OperationError, match="materialize needs input_shape"):

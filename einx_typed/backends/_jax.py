@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from einx_typed.backends._errors import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction, wrong_rng
 from einx_typed.backends._plain_norm import PlainNormalize
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode, UnaryName
 
 
 def _subtract(*xs: Any) -> Any:
@@ -57,6 +57,23 @@ _REDUCE: dict[str, Callable[..., Any]] = {
     "all": jnp.all,
     "count_nonzero": jnp.count_nonzero,
 }
+
+
+_UNARY: dict[str, Callable[[Any], Any]] = {
+    "square": jnp.square,
+    "rsqrt": jax.lax.rsqrt,
+    "gelu": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+}
+
+
+def _key(rng: object) -> Any:
+    if not isinstance(rng, jax.Array):
+        raise wrong_rng("jax", "a JAX PRNG key (jax.random.key or jax.random.PRNGKey)", rng)
+    return rng
 
 
 def _inexact(x: Any) -> Any:
@@ -146,3 +163,29 @@ class JaxBackend(PlainNormalize):
         if mode == "add":
             return ref.add(updates)
         return ref.add(-jnp.asarray(updates))
+
+    def unary(self, op: UnaryName, x: Any) -> Any:
+        return _UNARY[op](x)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
+    def linear(self, x: Any, weight: Any, bias: Any) -> Any:
+        return jnp.matmul(x, weight) + bias
+
+    def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
+        return tuple(
+            jax.lax.stop_gradient(old * keep + new * (1.0 - keep)) for old, new in zip(olds, news)
+        )
+
+    def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
+        keep = jax.random.bernoulli(_key(rng), 1.0 - drop_rate, jnp.shape(x))
+        return jnp.where(keep, x / (1.0 - drop_rate), jnp.zeros((), x.dtype))
+
+    def keep_mask(self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Any) -> Any:
+        keep = jax.random.bernoulli(_key(rng), keep_rate, shape)
+        return keep.astype(like.dtype) * (1.0 / keep_rate)
+
+    def split_rng(self, rng: object, index: int) -> object:
+        # Independent masks per item from one key; anything else is checked where it is used.
+        return jax.random.fold_in(rng, index) if isinstance(rng, jax.Array) else rng

@@ -9,9 +9,9 @@ from typing import Any, ClassVar, final
 import keras
 from keras import ops
 
-from einx_typed.backends._errors import bool_subtraction
+from einx_typed.backends._errors import bool_subtraction, wrong_rng
 from einx_typed.backends._plain_norm import PlainNormalize
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode, UnaryName
 from einx_typed.errors import OperationError
 
 
@@ -59,6 +59,26 @@ _REDUCE: dict[str, Callable[..., Any]] = {
     "all": ops.all,
     "count_nonzero": ops.count_nonzero,
 }
+
+
+_UNARY: dict[str, Callable[[Any], Any]] = {
+    "square": ops.square,
+    "rsqrt": ops.rsqrt,
+    "gelu": lambda x: ops.gelu(x, approximate=True),
+    "relu": ops.relu,
+    "silu": ops.silu,
+    "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
+}
+
+
+def _seed(rng: object) -> Any:
+    """A seed that ``keras.random`` takes: a ``SeedGenerator``, an int, or ``None``."""
+    if rng is None or isinstance(rng, keras.random.SeedGenerator):
+        return rng
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        return rng
+    raise wrong_rng("keras", "a keras.random.SeedGenerator, an int seed or None", rng)
 
 
 @final
@@ -179,3 +199,27 @@ class KerasBackend(PlainNormalize):
             delta = ops.scatter(positions, values, ops.shape(flat))
             out = flat + delta if mode == "add" else flat - delta
         return ops.reshape(out, self.shape(x))
+
+    def unary(self, op: UnaryName, x: Any) -> Any:
+        return _UNARY[op](x)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return ops.stop_gradient(x)
+
+    def linear(self, x: Any, weight: Any, bias: Any) -> Any:
+        return ops.add(ops.matmul(x, weight), bias)
+
+    def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
+        return tuple(
+            ops.stop_gradient(old * keep + new * (1.0 - keep)) for old, new in zip(olds, news)
+        )
+
+    def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
+        return keras.random.dropout(x, drop_rate, seed=_seed(rng))
+
+    def keep_mask(self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Any) -> Any:
+        draws = keras.random.uniform(shape, seed=_seed(rng))
+        return ops.cast(draws < keep_rate, like.dtype) * (1.0 / keep_rate)
+
+    def split_rng(self, rng: object, index: int) -> object:
+        return rng  # a SeedGenerator advances with every draw: one is enough for all items

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, final
 
 import numpy as np
 
-from einx_typed.backends._errors import bool_subtraction, index_out_of_range
+from einx_typed.backends._errors import bool_subtraction, index_out_of_range, wrong_rng
 from einx_typed.backends._plain_norm import PlainNormalize
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode
+from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode, UnaryName
 
 
 def _subtract(*xs: Any) -> Any:
@@ -69,6 +70,30 @@ _REDUCE: dict[str, Callable[..., Any]] = {
     "all": np.all,
     "count_nonzero": np.count_nonzero,
 }
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(x: Any) -> Any:
+    return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+
+
+_UNARY: dict[str, Callable[[Any], Any]] = {
+    "square": np.square,
+    "rsqrt": lambda x: 1 / np.sqrt(x),
+    "gelu": _gelu,
+    "relu": lambda x: np.maximum(x, 0),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}
+
+
+def _generator(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise wrong_rng("numpy", "a numpy.random.Generator", rng)
+    return rng
 
 
 @final
@@ -166,3 +191,25 @@ class NumpyBackend(PlainNormalize):
         except IndexError as error:
             raise index_out_of_range(error) from error
         return out
+
+    def unary(self, op: UnaryName, x: Any) -> Any:
+        return np.asarray(_UNARY[op](x))
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x
+
+    def linear(self, x: Any, weight: Any, bias: Any) -> Any:
+        return np.matmul(x, weight) + bias
+
+    def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
+        return tuple(old * keep + new * (1.0 - keep) for old, new in zip(olds, news))
+
+    def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
+        return x * self.keep_mask(rng, tuple(np.shape(x)), 1.0 - drop_rate, x)
+
+    def keep_mask(self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Any) -> Any:
+        draws = _generator(rng).random(shape)
+        return np.asarray((draws < keep_rate) * (1.0 / keep_rate), dtype=np.asarray(like).dtype)
+
+    def split_rng(self, rng: object, index: int) -> object:
+        return rng  # a Generator advances with every draw: one is enough for all items

@@ -10,12 +10,14 @@ import numpy as np
 from einx_typed.backends._numpy import NumpyBackend
 from einx_typed.backends.abstract import AbstractArray, AbstractBackend
 from einx_typed.backends.base import Backend
+from einx_typed.backends.program import TraceBackend, Tracer
 
-BACKEND_NAMES = ("numpy", "jax", "torch", "keras", "abstract")
+BACKEND_NAMES = ("numpy", "jax", "torch", "keras", "abstract", "trace")
 
 _instances: dict[str, Backend] = {
     "numpy": cast(Backend, NumpyBackend()),
     "abstract": cast(Backend, AbstractBackend()),
+    "trace": cast(Backend, TraceBackend()),
 }
 
 
@@ -59,6 +61,8 @@ def tensor_kind(x: object) -> str | None:
         return "numpy"
     if isinstance(x, AbstractArray):
         return "abstract"
+    if isinstance(x, Tracer):
+        return "trace"
     modules = sys.modules
     if "torch" in modules:
         import torch

@@ -7,8 +7,14 @@ from typing import Any, final
 
 import torch
 
-from einx_typed.backends._errors import bool_subtraction, index_out_of_range
-from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed.backends._errors import bool_subtraction, index_out_of_range, wrong_rng
+from einx_typed.backends.base import (
+    ElementwiseName,
+    NormLayout,
+    ReduceName,
+    ScatterMode,
+    UnaryName,
+)
 
 
 def _floating(x: Any) -> Any:
@@ -110,6 +116,26 @@ _REDUCE: dict[str, Callable[[Any, Any], Any]] = {
     "all": lambda x, axes: torch.all(x, dim=axes),
     "count_nonzero": lambda x, axes: torch.count_nonzero(x, dim=axes),
 }
+
+
+_UNARY: dict[str, Callable[[Any], Any]] = {
+    "square": torch.square,
+    "rsqrt": torch.rsqrt,
+    "gelu": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+    "relu": torch.relu,
+    "silu": torch.nn.functional.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def _draws(rng: object, shape: tuple[int, ...], like: Any) -> Any:
+    """Uniform draws in [0, 1) from ``rng``: a ``torch.Generator``, or ``None`` (the global one)."""
+    if rng is None:
+        return torch.rand(shape, device=like.device)
+    if not isinstance(rng, torch.Generator):
+        raise wrong_rng("torch", "a torch.Generator or None", rng)
+    return torch.rand(shape, generator=rng, device=rng.device).to(like.device)
 
 
 def _first_tensor(xs: Sequence[Any]) -> Any:
@@ -281,6 +307,36 @@ class TorchBackend:
             y = _view(y if y.ndim == 2 else y.movedim(1, -1), x.shape)
             return y, *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
         return _normalize_composed(x, layout, weight, shift, epsilon, center, mean, var, with_stats)
+
+    def unary(self, op: UnaryName, x: Any) -> Any:
+        return _UNARY[op](x)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def linear(self, x: Any, weight: Any, bias: Any) -> Any:
+        if x.dtype == weight.dtype == bias.dtype:
+            if x.ndim == 2:
+                return torch.addmm(bias, x, weight)
+            return torch.nn.functional.linear(x, weight.t(), bias)
+        return self.matmul(x, weight) + bias
+
+    def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
+        news = tuple(new.detach() for new in news)
+        if len({(t.dtype, t.device) for t in (*olds, *news)}) == 1:
+            return tuple(torch._foreach_lerp(list(olds), list(news), 1.0 - keep))
+        return tuple(torch.lerp(old, new.to(old.dtype), 1.0 - keep) for old, new in zip(olds, news))
+
+    def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
+        if rng is None:
+            return torch.nn.functional.dropout(x, drop_rate, training=True)
+        return x * self.keep_mask(rng, tuple(x.shape), 1.0 - drop_rate, x)
+
+    def keep_mask(self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Any) -> Any:
+        return (_draws(rng, shape, like) < keep_rate).to(like.dtype) * (1.0 / keep_rate)
+
+    def split_rng(self, rng: object, index: int) -> object:
+        return rng  # a Generator advances with every draw: one is enough for all items
 
 
 def _view(t: Any, shape: Sequence[int]) -> Any:

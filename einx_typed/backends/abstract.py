@@ -14,7 +14,14 @@ from typing import Any, final
 import attrs
 import numpy as np
 
-from einx_typed.backends.base import ElementwiseName, NormLayout, ReduceName, ScatterMode
+from einx_typed._dtypes import dtype_name, is_floating_name, result_dtype
+from einx_typed.backends.base import (
+    ElementwiseName,
+    NormLayout,
+    ReduceName,
+    ScatterMode,
+    UnaryName,
+)
 
 __all__ = ["AbstractArray", "AbstractBackend"]
 
@@ -37,7 +44,7 @@ def _to_shape(value: Sequence[int]) -> tuple[int, ...]:
 
 
 def _to_dtype(value: object) -> str:
-    return str(np.dtype(value))  # type: ignore[call-overload]
+    return dtype_name(value)
 
 
 @final
@@ -57,15 +64,15 @@ class AbstractArray:
         return math.prod(self.shape)
 
 
-def _dtype_of(x: object) -> Any:
-    """The NumPy dtype of an abstract array, a NumPy array or a Python scalar (weak)."""
+def _dtype_of(x: object) -> str | type:
+    """The dtype name of an abstract or NumPy array, or a Python scalar's type (weak)."""
     if isinstance(x, AbstractArray):
-        return np.dtype(x.dtype)
-    if isinstance(x, (np.ndarray, np.generic)):
         return x.dtype
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype.name
     if isinstance(x, (bool, int, float, complex)):
         return type(x)
-    return np.asarray(x).dtype
+    return np.asarray(x).dtype.name
 
 
 def _shape_of(x: object) -> tuple[int, ...]:
@@ -81,12 +88,14 @@ def _abstract(x: object) -> AbstractArray:
     return AbstractArray(array.shape, str(array.dtype))
 
 
-def _float_of(dtype: Any) -> str:
-    return "float64" if _is_int_like(dtype) else _to_dtype(dtype)
+def _float_of(dtype: str | type) -> str:
+    if isinstance(dtype, type):
+        return "float64" if dtype in (bool, int, float) else "complex128"
+    return "float64" if _is_int_like(dtype) else dtype
 
 
-def _is_int_like(dtype: Any) -> bool:
-    return bool(np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_)
+def _is_int_like(dtype: str) -> bool:
+    return dtype == "bool" or dtype.startswith(("int", "uint"))
 
 
 @final
@@ -105,10 +114,11 @@ class AbstractBackend:
         return _shape_of(x)
 
     def dtype_name(self, x: Any) -> str:
-        return _to_dtype(_dtype_of(x))
+        dtype = _dtype_of(x)
+        return dtype if isinstance(dtype, str) else result_dtype(dtype)
 
     def is_floating(self, x: Any) -> bool:
-        return bool(np.issubdtype(np.dtype(_dtype_of(x)), np.floating))
+        return is_floating_name(self.dtype_name(x))
 
     def reshape(self, x: Any, shape: tuple[int, ...]) -> AbstractArray:
         x = _abstract(x)
@@ -132,7 +142,7 @@ class AbstractBackend:
         arrays = [_abstract(x) for x in xs]
         shape = list(arrays[0].shape)
         shape[axis] = sum(a.shape[axis] for a in arrays)
-        return AbstractArray(tuple(shape), _to_dtype(np.result_type(*(a.dtype for a in arrays))))
+        return AbstractArray(tuple(shape), result_dtype(*(a.dtype for a in arrays)))
 
     def slice_axis(self, x: Any, axis: int, start: int, stop: int) -> AbstractArray:
         x = _abstract(x)
@@ -146,8 +156,8 @@ class AbstractBackend:
         for letters, x in zip(inputs.split(","), xs):
             for letter, length in zip(letters, _shape_of(x)):
                 lengths[letter] = length
-        dtype = np.result_type(*(_dtype_of(x) for x in xs))
-        return AbstractArray(tuple(lengths[c] for c in output), _to_dtype(dtype))
+        dtype = result_dtype(*(_dtype_of(x) for x in xs))
+        return AbstractArray(tuple(lengths[c] for c in output), dtype)
 
     def matmul(self, a: Any, b: Any) -> AbstractArray:
         """The shape rule of ``numpy.matmul``, 1-D operands included."""
@@ -160,8 +170,7 @@ class AbstractBackend:
             raise ValueError(f"matmul of shapes {sa} and {sb}")
         batch = np.broadcast_shapes(ma[:-2], mb[:-2])
         core = (() if len(sa) == 1 else (ma[-2],)) + (() if len(sb) == 1 else (mb[-1],))
-        dtype = np.result_type(_dtype_of(a), _dtype_of(b))
-        return AbstractArray((*batch, *core), _to_dtype(dtype))
+        return AbstractArray((*batch, *core), result_dtype(_dtype_of(a), _dtype_of(b)))
 
     def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> AbstractArray:
         x = _abstract(x)
@@ -174,7 +183,7 @@ class AbstractBackend:
         elif op in ("mean", "var", "std", "logsumexp"):
             dtype = _float_of(x.dtype)
         elif op in ("sum", "prod") and _is_int_like(x.dtype):
-            dtype = _to_dtype(np.result_type(x.dtype, np.int64))
+            dtype = result_dtype(x.dtype, "int64")
         else:
             dtype = x.dtype
         return AbstractArray(shape, dtype)
@@ -182,12 +191,12 @@ class AbstractBackend:
     def elementwise(self, op: ElementwiseName, *xs: Any) -> AbstractArray:
         shape = np.broadcast_shapes(*(_shape_of(x) for x in xs))
         operands = xs[1:] if op == "where" else xs
-        dtype = np.result_type(*(_dtype_of(x) for x in operands))
+        dtype = result_dtype(*(_dtype_of(x) for x in operands))
         if op in _COMPARISONS:
             return AbstractArray(shape, "bool")
         if op in ("true_divide", "divide", "logaddexp"):
             return AbstractArray(shape, _float_of(dtype))
-        return AbstractArray(shape, _to_dtype(dtype))
+        return AbstractArray(shape, dtype)
 
     def softmax(self, x: Any, axes: tuple[int, ...]) -> AbstractArray:
         x = _abstract(x)
@@ -236,9 +245,36 @@ class AbstractBackend:
         if x.size != size or layout.channels % layout.groups != 0:
             raise ValueError(f"normalisation layout {layout} does not fit shape {x.shape}")
         operands = [x, *(t for t in (scale, bias, mean, var) if t is not None)]
-        dtype = _float_of(np.result_type(*(_dtype_of(t) for t in operands)))
+        dtype = _float_of(result_dtype(*(_dtype_of(t) for t in operands)))
         y = AbstractArray(x.shape, dtype)
         if var is not None or not with_stats:
             return y, None, None
         stats = AbstractArray(layout.stats_shape, dtype)
         return y, stats if center else None, stats
+
+    def unary(self, op: UnaryName, x: Any) -> AbstractArray:
+        x = _abstract(x)
+        return x if op == "square" else AbstractArray(x.shape, _float_of(x.dtype))
+
+    def stop_gradient(self, x: Any) -> AbstractArray:
+        return _abstract(x)
+
+    def linear(self, x: Any, weight: Any, bias: Any) -> AbstractArray:
+        product = self.matmul(x, weight)
+        return self.elementwise("add", product, bias)
+
+    def ema(
+        self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float
+    ) -> tuple[AbstractArray, ...]:
+        return tuple(_abstract(old) for old in olds)
+
+    def dropout(self, x: Any, drop_rate: float, rng: object) -> AbstractArray:
+        return _abstract(x)
+
+    def keep_mask(
+        self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Any
+    ) -> AbstractArray:
+        return AbstractArray(shape, _abstract(like).dtype)
+
+    def split_rng(self, rng: object, index: int) -> object:
+        return rng

@@ -41,9 +41,12 @@ ElementwiseName = Literal[
     "logical_or",
 ]
 ScatterMode = Literal["set", "add", "subtract"]
+UnaryName = Literal["square", "rsqrt", "gelu", "relu", "silu", "tanh", "sigmoid"]
+"""Pointwise maths on one tensor; ``gelu`` is the tanh approximation on every backend."""
 
 REDUCE_NAMES: tuple[str, ...] = get_args(ReduceName)
 ELEMENTWISE_NAMES: tuple[str, ...] = get_args(ElementwiseName)
+UNARY_NAMES: tuple[str, ...] = get_args(UnaryName)
 
 
 @final
@@ -152,4 +155,39 @@ class Backend(Protocol):
         ``(mean, var)`` it used (``mean`` is ``None`` without centering); else ``None``s.
         ``scale``/``bias`` hold ``layout.channels`` elements in any shape.
         """
+        ...
+
+    def unary(self, op: UnaryName, x: Tensor) -> Tensor:
+        """Pointwise ``op`` of ``x``."""
+        ...
+
+    def stop_gradient(self, x: Tensor) -> Tensor:
+        """``x`` with no gradient flowing back (the identity for libraries without autodiff)."""
+        ...
+
+    def linear(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """``matmul(x, weight) + bias`` for a 2-D ``weight`` and a 1-D ``bias``, fused where the
+        library has a kernel for it (programs emit it for a matmul followed by a bias add)."""
+        ...
+
+    def ema(
+        self, olds: tuple[Tensor, ...], news: tuple[Tensor, ...], keep: float
+    ) -> tuple[Tensor, ...]:
+        """``keep * old + (1 - keep) * new`` of each pair, without gradient: one EMA step."""
+        ...
+
+    def dropout(self, x: Tensor, drop_rate: float, rng: object) -> Tensor:
+        """Zero each element with probability ``drop_rate``, scale the rest by
+        ``1 / (1 - drop_rate)``; ``rng`` is the library's random generator or key."""
+        ...
+
+    def keep_mask(
+        self, rng: object, shape: tuple[int, ...], keep_rate: float, like: Tensor
+    ) -> Tensor:
+        """A mask of ``shape`` in ``like``'s dtype (and device): ``1 / keep_rate`` with
+        probability ``keep_rate``, else ``0``."""
+        ...
+
+    def split_rng(self, rng: object, index: int) -> object:
+        """The generator that item ``index`` of a sequence of layers draws from."""
         ...

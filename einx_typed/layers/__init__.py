@@ -63,7 +63,7 @@ Contract for binders (``einx_typed.nn.*``):
 """
 
 from einx_typed.layers._activation import ACTIVATION_NAMES, ActivationSpec
-from einx_typed.layers._base import LayerSpec, ParamTables
+from einx_typed.layers._base import LayerSpec, ParamTables, checked_input_shape
 from einx_typed.layers._dropout import DropoutSpec
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._init import (
@@ -80,12 +80,13 @@ from einx_typed.layers._init import (
 from einx_typed.layers._linear import LinearSpec
 from einx_typed.layers._norm import NormSpec
 from einx_typed.layers._registry import SPEC_TYPES, module_name, spec_type_name
-from einx_typed.layers._resolved import ParamSpec, Resolved
+from einx_typed.layers._resolved import PROGRAM_GROUPS, ParamSpec, Resolved, Runner
 from einx_typed.layers._sequential import SequentialSpec
 from einx_typed.layers._validate import AxisValue
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "PROGRAM_GROUPS",
     "SPEC_TYPES",
     "ActivationSpec",
     "AxisValue",
@@ -102,9 +103,11 @@ __all__ = [
     "ParamSpec",
     "ParamTables",
     "Resolved",
+    "Runner",
     "SequentialSpec",
     "TruncatedNormal",
     "Zeros",
+    "checked_input_shape",
     "init_for_op",
     "module_name",
     "sample_init",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import final
+from typing import cast, final
 
 import attrs
 
 import einx_typed.ops as ops
+from einx_typed.backends.base import UnaryName
 from einx_typed.errors import SpecError
 from einx_typed.layers import _math
 from einx_typed.layers._base import Binding, LayerSpec, ParamTables, resolve_single
@@ -66,6 +67,9 @@ class ActivationSpec(LayerSpec):
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         return resolve_single(self, self._forward, input_shape, dtype)
 
+    def _floating_input(self) -> bool:
+        return self.expr is None  # pointwise maths; softmax promotes integers like mean
+
     def _static_tables(self, dtype: str) -> ParamTables | None:
         return FrozenMap(), FrozenMap()
 
@@ -73,7 +77,7 @@ class ActivationSpec(LayerSpec):
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object
     ) -> tuple[Tensor, dict[str, Tensor]]:
         if self.expr is None:
-            return _math.activation(self.name, x), {}
+            return _math.unary(cast(UnaryName, self.name), x), {}
         if self.name == "softmax":
             return ops.softmax(self.expr, x), {}
         return ops.log_softmax(self.expr, x), {}

@@ -16,6 +16,7 @@ from typing import Any, final
 
 import numpy as np
 
+from einx_typed._dtypes import dtype_name
 from einx_typed.errors import EinxError, OperationError
 from einx_typed.layers._exprs import Items, dim_names, fill_shape
 from einx_typed.layers._frozen import FrozenMap
@@ -75,6 +76,18 @@ class LayerSpec(abc.ABC):
         to implement :meth:`_build` only.
         """
         return None
+
+    def variables(self) -> tuple[tuple[str, bool], ...]:
+        """``(name, trainable)`` of every parameter and state tensor the layer creates.
+
+        Known before any input, so binders can register their variables under the final
+        names at construction; ``resolve(...).params`` and ``.state`` use the same names.
+        """
+        return ()
+
+    def _floating_input(self) -> bool:
+        """Whether the layer needs a floating-point input (a hook; default: any dtype)."""
+        return False
 
 
 ParamTables = tuple[FrozenMap[str, ParamSpec], FrozenMap[str, ParamSpec]]
@@ -137,12 +150,12 @@ def checked_input_shape(
 
 def _checked_dtype(dtype: object) -> str:
     try:
-        name = np.dtype(dtype).name  # type: ignore[call-overload]
-    except TypeError:
+        return dtype_name(dtype)
+    except EinxError:
         raise OperationError(
-            f"resolve needs dtype as a NumPy dtype name such as 'float32', got {dtype!r}."
+            f"resolve needs dtype as a dtype name such as 'float32' or 'bfloat16' (or a NumPy, "
+            f"PyTorch or JAX dtype), got {dtype!r}."
         ) from None
-    return str(name)
 
 
 class Binding(abc.ABC):
@@ -231,7 +244,7 @@ def resolve_single(
     except EinxError as err:
         raise rewrap(err, f"{spec!r} does not fit an input of shape {input_shape}") from None
 
-    def apply(
+    def definition(
         params: Mapping[str, Tensor],
         x: Tensor,
         state: Mapping[str, Tensor],
@@ -248,7 +261,8 @@ def resolve_single(
         params=FrozenMap(recorder.params),
         state=FrozenMap(recorder.states),
         output_shape=tuple(int(d) for d in y.shape),
-        apply_fn=apply,
+        definition=definition,
+        floating_input=spec._floating_input(),
     )
 
 

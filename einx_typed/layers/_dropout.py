@@ -30,7 +30,6 @@ from einx_typed.layers._exprs import (
 )
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import Resolved, Tensor
-from einx_typed.layers._rng import keep_mask_factory
 from einx_typed.layers._validate import (
     AxisValue,
     as_float,
@@ -131,6 +130,9 @@ class DropoutSpec(LayerSpec):
         """The axis names of the mask's dimensions (``("b", "c")`` for ``"[b] ... [c]"``)."""
         return dim_names(_plan(self.expr).mask_items, self.mask_shape(input_shape))
 
+    def _floating_input(self) -> bool:
+        return True
+
     def _static_tables(self, dtype: str) -> ParamTables | None:
         return FrozenMap(), FrozenMap()
 
@@ -140,11 +142,8 @@ class DropoutSpec(LayerSpec):
         if not training:
             return x, {}
         plan = _plan(self.expr)
-        if plan.elementwise and rng is None:
-            y = _math.dropout(x, self.drop_rate)  # the library's fused kernel, if it has one
-            if y is not None:
-                return y, {}
-        keep = 1.0 - self.drop_rate
-        mask = keep_mask_factory(rng, keep, x)
+        if plan.elementwise:
+            return _math.dropout(x, self.drop_rate, rng), {}
+        mask = _math.keep_mask(rng, self.mask_shape(x.shape), 1.0 - self.drop_rate, x)
         y = ops.multiply(plan.multiply_expr, x, mask, **axes_subset(self.axes, plan.names))
         return y, {}

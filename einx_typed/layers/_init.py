@@ -13,6 +13,7 @@ from typing import Any, TypeAlias, final
 import attrs
 import numpy as np
 
+from einx_typed._dtypes import dtype_name, numpy_dtype
 from einx_typed.errors import SpecError
 
 __all__ = [
@@ -193,7 +194,8 @@ def sample_init(
     dtype: str = "float32",
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Draw a numpy array of ``shape`` and ``dtype`` from ``init``."""
+    """Draw a numpy array of ``shape`` and ``dtype`` from ``init`` (``bfloat16`` through
+    ``ml_dtypes``)."""
     shape = tuple(int(d) for d in shape)
     if rng is None:
         rng = np.random.default_rng()
@@ -210,4 +212,4 @@ def sample_init(
             values = mean + std * _truncated(rng, shape)
         case LecunTruncatedNormal():
             values = init.stddev(shape) * _truncated(rng, shape)
-    return np.asarray(values, dtype=dtype)
+    return np.asarray(values, dtype=numpy_dtype(dtype_name(dtype)))

@@ -287,6 +287,9 @@ class LinearSpec(LayerSpec):
         check_bool(_OWNER, "bias", self.bias)
         check_axes_used(_OWNER, self.axes, plan.names, [self.expr])
 
+    def variables(self) -> tuple[tuple[str, bool], ...]:
+        return (("weight", True), ("bias", True)) if self.bias else (("weight", True),)
+
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         return resolve_single(self, self._forward, input_shape, dtype)
 

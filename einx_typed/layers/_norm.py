@@ -317,6 +317,16 @@ class NormSpec(LayerSpec):
 
         return resolve_single(self, forward, input_shape, dtype)
 
+    def variables(self) -> tuple[tuple[str, bool], ...]:
+        trainable = [(name, True) for name in ("scale", "bias") if getattr(self, name)]
+        if self.decay_rate is None:
+            return tuple(trainable)
+        state = [(name, False) for name, used in (("mean", self.mean), ("var", self.var)) if used]
+        return (*trainable, *state)
+
+    def _floating_input(self) -> bool:
+        return True
+
     def _static_tables(self, dtype: str) -> ParamTables | None:
         return static_tables_by_probing(self, _stats_plan(self.stats).items, self.axes, dtype)
 
@@ -327,11 +337,11 @@ class NormSpec(LayerSpec):
         if not self.var:
             return mean, None
         if mean is None:
-            return None, ops.mean(self.stats, _math.square(x), **axes)
+            return None, ops.mean(self.stats, _math.unary("square", x), **axes)
         if self.fastvar:
-            mean_of_squares = ops.mean(self.stats, _math.square(x), **axes)
-            var = _math.clip_min_zero(_math.subtract_same(mean_of_squares, _math.square(mean)))
-            return mean, var
+            mean_of_squares = ops.mean(self.stats, _math.unary("square", x), **axes)
+            var = _math.elementwise("subtract", mean_of_squares, _math.unary("square", mean))
+            return mean, _math.unary("relu", var)  # E[x^2] - E[x]^2 may round below 0
         return mean, ops.var(self.stats, x, **axes)
 
     def _fused_forward(
@@ -382,8 +392,8 @@ class NormSpec(LayerSpec):
                 if batch is not None
             }
             emas = [ema for ema, _ in pairs.values()]
-            blended = _math.blend_all(emas, [batch for _, batch in pairs.values()], decay_rate)
-            new_state = {name: _math.stop_gradient(t) for name, t in zip(pairs, blended)}
+            blended = _math.ema(emas, [batch for _, batch in pairs.values()], decay_rate)
+            new_state = dict(zip(pairs, blended))
         return y, new_state
 
     def _forward(
@@ -403,17 +413,18 @@ class NormSpec(LayerSpec):
         else:
             mean, var = self._batch_statistics(x)
             if self.decay_rate is not None:
+                names, emas, batches = [], [], []
                 for name, batch, init in (("mean", mean, Zeros()), ("var", var, Ones())):
                     if batch is not None:
-                        ema = ctx.state(name, plan.reduced_items, init, batch)
-                        new_state[name] = _math.stop_gradient(
-                            _math.blend(ema, batch, self.decay_rate)
-                        )
+                        names.append(name)
+                        emas.append(ctx.state(name, plan.reduced_items, init, batch))
+                        batches.append(batch)
+                new_state = dict(zip(names, _math.ema(emas, batches, self.decay_rate)))
         y = x
         if mean is not None:
             y = ops.subtract(plan.broadcast_expr, y, mean, **stats_axes)
         if var is not None:
-            inv_std = _math.rsqrt(_math.add_scalar(var, self.epsilon))
+            inv_std = _math.unary("rsqrt", _math.elementwise("add", var, self.epsilon))
             y = ops.multiply(plan.broadcast_expr, y, inv_std, **stats_axes)
         if self.scale or self.bias:
             params_plan = _params_plan(self.params)

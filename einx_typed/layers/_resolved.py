@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
-from einx_typed.errors import OperationError
+from einx_typed.backends import AbstractArray, get_backend, tensor_kind
+from einx_typed.backends.program import OPAQUE, Graph, Program
+from einx_typed.errors import EinxError, OperationError
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._init import InitSpec
 
 if TYPE_CHECKING:
     from einx_typed.layers._base import LayerSpec
 
-__all__ = ["ApplyFn", "ParamSpec", "Resolved", "Tensor"]
+__all__ = ["PROGRAM_GROUPS", "ApplyFn", "ParamSpec", "Resolved", "Runner", "Tensor"]
 
 Tensor = Any
 """An array of numpy, JAX or PyTorch (the library is picked from the input)."""
@@ -24,7 +26,8 @@ ApplyFn = Callable[
     [Mapping[str, Tensor], Tensor, Mapping[str, Tensor], bool, object, bool],
     tuple[Tensor, dict[str, Tensor]],
 ]
-"""``(params, x, state, training, rng, initializing) -> (y, new_state)``."""
+"""``(params, x, state, training, rng, initializing) -> (y, new_state)``: a layer's forward,
+run on tracers to record its program."""
 
 
 @final
@@ -47,13 +50,23 @@ class ParamSpec:
         return math.prod(self.shape)
 
 
+PROGRAM_GROUPS: Final = ("x", "params", "state", "rng")
+"""The arguments of a layer's compiled program: ``program(x, params, state, rng)`` returns
+``(y, *new_state)`` with the new state in the order of ``Resolved.state``."""
+
+Runner = Callable[[Tensor, Mapping[str, Tensor], Mapping[str, Tensor], object], tuple[Tensor, ...]]
+"""A layer's program compiled for one backend (see :data:`PROGRAM_GROUPS`)."""
+
+
 @final
 @attrs.frozen(eq=False)
 class Resolved:
     """A spec bound to an input shape and dtype: parameter table plus a pure function.
 
     ``apply(params, x, state=..., training=..., rng=..., initializing=...)`` returns
-    ``(y, new_state)`` and never writes into its arguments.
+    ``(y, new_state)`` and never writes into its arguments.  It runs the layer's
+    :meth:`program` for the mode at hand: the backend primitives of the layer, traced once
+    and optimised, the same on every backend.
     """
 
     spec: LayerSpec
@@ -62,12 +75,50 @@ class Resolved:
     params: FrozenMap[str, ParamSpec]
     state: FrozenMap[str, ParamSpec]
     output_shape: tuple[int, ...]
-    _apply: ApplyFn = attrs.field(repr=False, alias="apply_fn")
+    _definition: ApplyFn = attrs.field(repr=False, alias="definition")
+    """The layer's forward function, run on tracers to record the program."""
+    floating_input: bool = attrs.field(default=False, kw_only=True)
+    """Whether the input must be a floating-point tensor (norms, dropout, activations)."""
+    _programs: dict[tuple[bool, bool], Program] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def param_count(self) -> int:
         """The number of trainable parameter elements."""
         return sum(p.size for p in self.params.values())
+
+    def program(self, *, training: bool, initializing: bool = False) -> Program:
+        """The layer as one straight-line program of backend primitives, for one mode.
+
+        Traced on first use and cached; ``initializing`` only matters for layers with state.
+        """
+        mode = (bool(training), bool(initializing) and bool(self.state))
+        program = self._programs.get(mode)
+        if program is None:
+            program = self._programs.setdefault(mode, self._trace(*mode))
+        return program
+
+    def runner(self, backend: str, *, training: bool, initializing: bool = False) -> Runner:
+        """:meth:`program` compiled for ``backend`` (``"torch"``, ``"jax"``, ...).
+
+        ``runner(x, params, state, rng)`` returns ``(y, *new_state)``; it checks nothing,
+        which is what binders want on their hot path (``apply`` checks its arguments).
+        """
+        program = self.program(training=training, initializing=initializing)
+        return program.compile(get_backend(backend))
+
+    def _trace(self, training: bool, initializing: bool) -> Program:
+        graph = Graph(PROGRAM_GROUPS)
+        x = graph.input("x", None, AbstractArray(self.input_shape, self.dtype))
+        params = {n: graph.input("params", n, _aval(p)) for n, p in self.params.items()}
+        state = {n: graph.input("state", n, _aval(p)) for n, p in self.state.items()}
+        rng = graph.input("rng", None, OPAQUE)
+        y, new_state = self._definition(params, x, state, training, rng, initializing)
+        if set(new_state) != set(self.state):
+            raise RuntimeError(
+                f"einx_typed internal error: {self.spec!r} returned the state "
+                f"{sorted(new_state)}, expected {list(self.state)}"
+            )
+        return graph.build([y, *(new_state[name] for name in self.state)])
 
     def apply(
         self,
@@ -79,7 +130,12 @@ class Resolved:
         rng: object = None,
         initializing: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Run the layer on ``x``; returns the output and the new state."""
+        """Run the layer on ``x``; returns the output and the new state.
+
+        ``x`` may have another shape than :attr:`input_shape` if the layer's expressions
+        accept it (another batch size, one example under ``jax.vmap``): it is then resolved
+        for that shape too.
+        """
         _check_tensors("parameter", self.params, params)
         if state is None and self.state:
             raise OperationError(
@@ -87,8 +143,43 @@ class Resolved:
                 f"({', '.join(repr(k) for k in self.state)}), but apply got state=None.",
                 hint="Pass the state arrays (initialised from resolved.state) as state=.",
             )
-        _check_tensors("state", self.state, state or {})
-        return self._apply(params, x, state or {}, training, rng, initializing)
+        state = state or {}
+        _check_tensors("state", self.state, state)
+        kind = tensor_kind(x)
+        if kind is None:
+            raise OperationError(
+                f"{type(self.spec).__name__}.apply expects a tensor of numpy, JAX, PyTorch or "
+                f"Keras as input, got {type(x).__name__}."
+            )
+        backend = get_backend(kind)
+        shape = backend.shape(x)
+        if shape != self.input_shape:
+            resolved = self.spec.resolve(shape, self.dtype)
+            return resolved.apply(
+                params, x, state=state, training=training, rng=rng, initializing=initializing
+            )
+        if self.floating_input and not backend.is_floating(x):
+            raise OperationError(
+                f"{self.spec!r} needs a floating-point input, got {backend.dtype_name(x)}.",
+                shapes=[shape],
+                hint="Cast the input to a float dtype first.",
+            )
+        run = self.program(training=training, initializing=initializing).compile(backend)
+        try:
+            outputs = run(x, params, state, rng)
+        except EinxError:
+            raise
+        except (RuntimeError, TypeError, ValueError, IndexError) as error:
+            raise OperationError(
+                f"{self.spec!r} failed on an input of shape {shape} "
+                f"({backend.dtype_name(x)}): {error}",
+                shapes=[shape],
+            ) from error
+        return outputs[0], dict(zip(self.state, outputs[1:]))
+
+
+def _aval(spec: ParamSpec) -> AbstractArray:
+    return AbstractArray(spec.shape, spec.dtype)
 
 
 def _check_tensors(kind: str, expected: Mapping[str, ParamSpec], got: Mapping[str, Tensor]) -> None:

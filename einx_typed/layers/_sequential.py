@@ -8,11 +8,11 @@ from typing import final
 import attrs
 
 from einx_typed.errors import EinxError, SpecError
+from einx_typed.layers import _math
 from einx_typed.layers._activation import ActivationSpec
 from einx_typed.layers._base import LayerSpec, ParamTables, rewrap
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._resolved import ParamSpec, Resolved, Tensor
-from einx_typed.layers._rng import split_rng
 
 __all__ = ["SequentialSpec"]
 
@@ -71,6 +71,16 @@ class SequentialSpec(LayerSpec):
             state.update({f"{index}.{k}": v for k, v in tables[1].items()})
         return FrozenMap(params), FrozenMap(state)
 
+    def variables(self) -> tuple[tuple[str, bool], ...]:
+        return tuple(
+            (f"{index}.{name}", trainable)
+            for index, layer in enumerate(self.layers)
+            for name, trainable in layer.variables()
+        )
+
+    def _floating_input(self) -> bool:
+        return bool(self.layers) and self.layers[0]._floating_input()
+
     def _build(self, input_shape: tuple[int, ...], dtype: str) -> Resolved:
         shape = input_shape
         items: list[Resolved] = []
@@ -87,7 +97,7 @@ class SequentialSpec(LayerSpec):
             shape = resolved.output_shape
         resolved_items = tuple(items)
 
-        def apply(
+        def definition(
             params: Mapping[str, Tensor],
             x: Tensor,
             state: Mapping[str, Tensor],
@@ -98,13 +108,13 @@ class SequentialSpec(LayerSpec):
             new_state: dict[str, Tensor] = {}
             for index, item in enumerate(resolved_items):
                 prefix = f"{index}."
-                x, item_state = item.apply(
+                x, item_state = item._definition(
                     {k: params[prefix + k] for k in item.params},
                     x,
-                    state={k: state[prefix + k] for k in item.state},
-                    training=training,
-                    rng=split_rng(rng, index) if training else rng,
-                    initializing=initializing,
+                    {k: state[prefix + k] for k in item.state},
+                    training,
+                    _math.split_rng(rng, index, x) if training else rng,
+                    initializing,
                 )
                 new_state.update({prefix + k: v for k, v in item_state.items()})
             return x, new_state
@@ -116,5 +126,6 @@ class SequentialSpec(LayerSpec):
             params=FrozenMap(params),
             state=FrozenMap(state),
             output_shape=shape,
-            apply_fn=apply,
+            definition=definition,
+            floating_input=bool(items) and items[0].floating_input,
         )

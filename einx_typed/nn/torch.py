@@ -1,8 +1,9 @@
 """PyTorch modules for einx_typed layer specs: ``Linear``, ``Norm``, ``Dropout``, ``param``.
 
-A module holds a spec and nothing else of notation: the spec resolves each new input
-shape (cached per shape), the module creates the resolved parameters with PyTorch's own
-initialisers, calls ``resolved.apply`` and copies returned EMA state into its buffers::
+A module holds a spec; for each new input shape the spec resolves into a parameter table
+and a compiled program (the layer's backend primitives, traced once), the module creates
+the parameters with PyTorch's own initialisers, runs the program and copies returned EMA
+state into its buffers::
 
     import einx_typed.nn.torch as einn
 
@@ -16,9 +17,10 @@ factories in the functional ops (``einx.dot("b... [c1->c2]", x, self.w, c2=64)``
 
 from __future__ import annotations
 
-import abc
+import inspect
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeAlias, final
+from typing import Any, ClassVar, Final, TypeAlias, final
 
 import attrs
 import torch
@@ -28,32 +30,18 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from einx_typed.errors import AxisSizeError, OperationError, SpecError
 from einx_typed.layers import (
     ActivationSpec,
-    AxisValue,
-    Constant,
     DropoutSpec,
     InitSpec,
     LayerSpec,
-    LecunTruncatedNormal,
     LinearSpec,
-    Normal,
     NormSpec,
-    Ones,
     ParamSpec,
     Resolved,
+    Runner,
     SequentialSpec,
-    TruncatedNormal,
-    Zeros,
-    init_for_op,
+    checked_input_shape,
 )
-from einx_typed.layers._base import checked_input_shape
-from einx_typed.nn._common import (
-    SingleLayerSpec,
-    check_param_shape,
-    declared_variables,
-    describe_spec,
-    static_param_tables,
-)
-from einx_typed.nn._torch_replay import record
+from einx_typed.nn import _kit
 from einx_typed.ops import register_factory_adapter
 
 __all__ = [
@@ -70,34 +58,38 @@ __all__ = [
 
 DTypeLike: TypeAlias = str | torch.dtype
 TorchInit: TypeAlias = InitSpec | str | float | Callable[[torch.Tensor], Any]
+_Fill: TypeAlias = Callable[[torch.Tensor], Any]
 
-_MAX_CACHED_SHAPES: Final = 32
-"""Resolved plans kept per module; the oldest input shape is dropped beyond this."""
+_LOCK: Final = threading.RLock()
+"""Serialises the rare slow path (resolve, materialise, compile) of every module."""
 
 
 # --------------------------------------------------------------------------- initialisers
 
 
+@final
+class _TorchInitializers:
+    """:class:`~einx_typed.nn._kit.Initializers` as in-place ``torch.nn.init`` fills."""
+
+    def constant(self, value: float) -> _Fill:
+        return lambda t: torch.nn.init.constant_(t, value)
+
+    def normal(self, mean: float, std: float) -> _Fill:
+        return lambda t: torch.nn.init.normal_(t, mean=mean, std=std)
+
+    def truncated_normal(self, mean: float, std: float) -> _Fill:
+        # torch's bounds are absolute: cut at mean +- 2 std.
+        low, high = mean - 2.0 * std, mean + 2.0 * std
+        return lambda t: torch.nn.init.trunc_normal_(t, mean=mean, std=std, a=low, b=high)
+
+
+_INITIALIZERS: Final = _TorchInitializers()
+
+
 def init_tensor(tensor: torch.Tensor, init: InitSpec) -> None:
     """Fill ``tensor`` in place from ``init`` with ``torch.nn.init``'s functions."""
     with torch.no_grad():
-        match init:
-            case Zeros():
-                torch.nn.init.zeros_(tensor)
-            case Ones():
-                torch.nn.init.ones_(tensor)
-            case Constant(value=value):
-                torch.nn.init.constant_(tensor, value)
-            case Normal(std=std, mean=mean):
-                torch.nn.init.normal_(tensor, mean=mean, std=std)
-            case TruncatedNormal(std=std, mean=mean):
-                torch.nn.init.trunc_normal_(
-                    tensor, mean=mean, std=std, a=mean - 2.0 * std, b=mean + 2.0 * std
-                )
-            case LecunTruncatedNormal():
-                # Bounds are absolute in torch: cut at +-2 sigma, not at +-2.
-                sigma = init.stddev(tuple(tensor.shape))
-                torch.nn.init.trunc_normal_(tensor, mean=0.0, std=sigma, a=-2 * sigma, b=2 * sigma)
+        _kit.framework_initializer(init, tuple(tensor.shape), _INITIALIZERS)(tensor)
 
 
 def _is_uninitialized(x: object) -> bool:
@@ -124,12 +116,12 @@ def _new_placeholder(
 
 
 def _torch_dtype(dtype: DTypeLike) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    resolved = getattr(torch, str(dtype), None) if isinstance(dtype, str) else None
-    if not isinstance(resolved, torch.dtype):
+    resolved = dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype), None)
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
         raise SpecError(
-            f"dtype must be a torch.dtype or the name of one (such as 'float32'), got {dtype!r}."
+            f"dtype must be a floating torch.dtype or the name of one (float16, bfloat16, "
+            f"float32, float64), got {dtype!r}.",
+            field="dtype",
         )
     return resolved
 
@@ -146,44 +138,6 @@ def _materialize(placeholder: torch.Tensor, shape: tuple[int, ...]) -> None:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
-
-
-# ---------------------------------------------------------------------- torch.compile
-
-
-@final
-class _CompileEntry(LazyModuleMixin, torch.nn.Module):  # type: ignore[misc]
-    """How a layer's forward enters a ``torch.compile`` trace.
-
-    Dynamo treats a ``LazyModuleMixin`` as a lazy module: before it traces a call of one,
-    it calls the module's ``_infer_parameters`` eagerly, outside the trace (on fake
-    tensors). Through this entry a layer meeting a new input shape under
-    ``torch.compile``, or compiled before its first forward, is resolved and materialised
-    before tracing, top-level or nested in any model; the traced code then only replays
-    a recording or runs the resolved layer, and ``fullgraph=True`` holds. Eager calls
-    never come here. LazyModuleMixin's own __init__ (torch's lazy-module hooks) is skipped.
-    """
-
-    def __init__(self, owner: LayerModule) -> None:
-        torch.nn.Module.__init__(self)
-        object.__setattr__(self, "_owner", owner)
-
-    @property
-    def _initialize_hook(self) -> bool:
-        return True  # what dynamo's lazy-module check looks for
-
-    def _infer_parameters(
-        self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
-    ) -> None:
-        if args and isinstance(args[0], torch.Tensor):
-            x = args[0]
-            owner: LayerModule = self._owner
-            owner._prepare_for(tuple(int(d) for d in x.shape), x.dtype, x.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Plans need static sizes: under dynamic shapes this specialises (with guards).
-        owner: LayerModule = self._owner
-        return owner._run(x, torch.Size([int(d) for d in x.shape]))
 
 
 # --------------------------------------------------------------------------- param
@@ -204,45 +158,23 @@ class _ParamFactory:
     ) -> torch.Tensor:
         target = self.target
         shape = tuple(int(d) for d in shape)
-        if not _is_uninitialized(target):
-            if tuple(target.shape) != shape:
-                raise AxisSizeError(
-                    f"einn.param: the op needs a tensor of shape {shape}, but the parameter "
-                    f"was already materialised with shape {tuple(target.shape)}.",
-                    hint="Use one uninitialised parameter per place it is used.",
-                )
-            return target
-        chosen = self.explicit_init if self.explicit_init is not None else init
-        if chosen is None:
-            raise OperationError(
-                "einn.param: this op gives no default initialiser for the parameter.",
-                hint="Pass init= (a torch.nn.init function, a number or an InitSpec).",
-            )
-        _materialize(target, shape)
-        _initialize(target, chosen, in_axis)
+        with _LOCK:
+            if not _is_uninitialized(target):
+                if tuple(target.shape) != shape:
+                    raise AxisSizeError(
+                        f"einn.param: the op needs a tensor of shape {shape}, but the parameter "
+                        f"was already materialised with shape {tuple(target.shape)}.",
+                        hint="Use one uninitialised parameter per place it is used.",
+                    )
+                return target
+            chosen = _kit.coerce_init(self.explicit_init, op=init, in_axis=in_axis)
+            _materialize(target, shape)
+            if isinstance(chosen, _kit.INIT_SPEC_TYPES):
+                init_tensor(target, chosen)
+            else:
+                with torch.no_grad():
+                    chosen(target)
         return target
-
-
-def _initialize(tensor: torch.Tensor, init: TorchInit, in_axis: Sequence[int]) -> None:
-    if isinstance(init, str):
-        init_tensor(tensor, init_for_op(init, in_axis=in_axis))
-    elif isinstance(init, bool):
-        raise SpecError(f"einn.param: init must not be a bool, got {init!r}.")
-    elif isinstance(init, int | float):
-        with torch.no_grad():
-            torch.nn.init.constant_(tensor, float(init))
-    elif isinstance(
-        init, Zeros | Ones | Constant | Normal | TruncatedNormal | LecunTruncatedNormal
-    ):
-        init_tensor(tensor, init)
-    elif callable(init):
-        with torch.no_grad():
-            init(tensor)
-    else:
-        raise SpecError(
-            f"einn.param: init must be a torch.nn.init function, a number, an InitSpec or "
-            f"an op name, got {init!r}."
-        )
 
 
 def param(x: torch.Tensor, init: TorchInit | None = None) -> Any:
@@ -265,6 +197,44 @@ def param(x: torch.Tensor, init: TorchInit | None = None) -> Any:
 
 
 register_factory_adapter(_is_uninitialized, param)
+
+
+# ---------------------------------------------------------------------- torch.compile
+
+
+@final
+class _CompileEntry(LazyModuleMixin, torch.nn.Module):  # type: ignore[misc]
+    """How a layer's forward enters a ``torch.compile`` trace.
+
+    Dynamo treats a ``LazyModuleMixin`` as a lazy module: before it traces a call of one,
+    it calls the module's ``_infer_parameters`` eagerly, outside the trace (on fake
+    tensors). Through this entry a layer meeting a new input shape under
+    ``torch.compile``, or compiled before its first forward, is resolved and materialised
+    before tracing, top-level or nested in any model; the traced code then only runs the
+    layer's program, and ``fullgraph=True`` holds. Eager calls never come here.
+    LazyModuleMixin's own __init__ (torch's lazy-module hooks) is skipped.
+    """
+
+    def __init__(self, owner: LayerModule) -> None:
+        torch.nn.Module.__init__(self)
+        object.__setattr__(self, "_owner", owner)
+
+    @property
+    def _initialize_hook(self) -> bool:
+        return True  # what dynamo's lazy-module check looks for
+
+    def _infer_parameters(
+        self, module: torch.nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
+    ) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            x = args[0]
+            owner: LayerModule = self._owner
+            owner._runner_for(torch.Size([int(d) for d in x.shape]), x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Programs need static sizes: under dynamic shapes this specialises (with guards).
+        owner: LayerModule = self._owner
+        return owner._run(x, torch.Size([int(d) for d in x.shape]))
 
 
 # --------------------------------------------------------------------------- modules
@@ -290,94 +260,57 @@ class _Placeholder:
         )
 
 
-_RunnerKey: TypeAlias = tuple[tuple[int, ...], torch.dtype, torch.device, bool, bool]
-"""What a recorded forward depends on: input shape, dtype, device, training, init phase."""
-
-
 @final
 @attrs.frozen
-class _Runner:
-    """``resolved.apply`` recorded for one input signature (see :mod:`._torch_replay`).
+class _Run:
+    """A layer's program for one input signature, with what the module checks around it."""
 
-    ``call(*params, *state, x)`` returns ``(y, *new_state)``.
-    """
-
-    call: Callable[..., tuple[torch.Tensor, ...]]
-    param_names: tuple[str, ...]
+    run: Runner
+    shapes: tuple[tuple[str, torch.Size], ...]
+    """Every parameter and buffer with the shape the program needs."""
     state_names: tuple[str, ...]
-    updates_state: bool
-
-    @classmethod
-    def record(
-        cls,
-        resolved: Resolved,
-        params: Mapping[str, torch.Tensor],
-        state: Mapping[str, torch.Tensor],
-        x: torch.Tensor,
-        *,
-        training: bool,
-        initializing: bool,
-    ) -> _Runner | None:
-        param_names, state_names = tuple(resolved.params), tuple(resolved.state)
-        n_params = len(param_names)
-
-        def flat_apply(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            y, new_state = resolved.apply(
-                dict(zip(param_names, tensors[:n_params])),
-                tensors[-1],
-                state=dict(zip(state_names, tensors[n_params:-1])) if state_names else None,
-                training=training,
-                initializing=initializing,
-            )
-            return (y, *(new_state[name] for name in state_names))
-
-        inputs = [params[n] for n in param_names] + [state[n] for n in state_names] + [x]
-        with torch.no_grad():  # recording computes once; the replay builds autograd graphs
-            call = record(flat_apply, inputs)
-        if call is None:
-            return None
-        updates = training and not initializing and bool(state_names)
-        return cls(call, param_names, state_names, updates)
+    writes_state: bool
 
 
-class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
+_RunKey: TypeAlias = tuple[torch.Size, torch.dtype, bool, bool]
+"""Input shape and dtype, training, init phase."""
+
+
+class LayerModule(torch.nn.Module):  # type: ignore[misc]
     """A ``torch.nn.Module`` that runs one layer spec; parameters follow the spec's table.
 
-    Parameters whose shapes the spec fixes without an input exist after construction;
-    the others are ``UninitializedParameter``/``UninitializedBuffer`` placeholders until the
-    first forward, :meth:`materialize` or ``load_state_dict``.
+    Constructed like the spec (``Norm("b [s...] (g [c])", g=8)``, or from a spec object),
+    plus ``dtype``.  Parameters whose shapes the spec fixes without an input exist after
+    construction; the others are ``UninitializedParameter``/``UninitializedBuffer``
+    placeholders until the first forward, :meth:`materialize` or ``load_state_dict``.
     """
 
-    spec: SingleLayerSpec
+    spec_type: ClassVar[type[LayerSpec]]
+    spec: LayerSpec
 
-    def __init__(self, spec: SingleLayerSpec, dtype: DTypeLike = "float32") -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dtype = inspect.Parameter(
+            "dtype", inspect.Parameter.KEYWORD_ONLY, default="float32", annotation=DTypeLike
+        )
+        cls.__signature__ = _kit.constructor_signature(cls.spec_type, [dtype])  # for help()
+
+    def __init__(self, *args: Any, dtype: DTypeLike = "float32", **kwargs: Any) -> None:
         super().__init__()
+        spec = _kit.spec_from_arguments(self.spec_type, args, kwargs)
+        torch_dtype = _torch_dtype(dtype)
         # Not a submodule (no parameters, not in state_dict or children()): see forward.
         object.__setattr__(self, "_compile_entry", _CompileEntry(self))
-        torch_dtype = _torch_dtype(dtype)
         self.spec = spec
-        self._resolved: dict[tuple[int, ...], Resolved] = {}
-        self._runners: dict[_RunnerKey, _Runner] = {}
-        self._has_state = False
-        for name, trainable in declared_variables(spec):
+        self._runs: _kit.ShapeCache[_RunKey, _Run] = _kit.ShapeCache()
+        for name, trainable in spec.variables():
             self._register_placeholder(name, trainable, torch_dtype)
-        # Init phase (NOTATION 5.4): the first forward normalises with the initial EMA
-        # statistics and leaves them unchanged; loading a checkpoint ends it too.
-        self._initialized = not self._has_state
-        tables = static_param_tables(spec, _dtype_name(torch_dtype))
+        # Init phase (NOTATION 5.4): the first forward of a layer with state normalises with
+        # the initial EMA statistics and leaves them unchanged; a checkpoint ends it too.
+        self._initializing = bool(self._buffers)
+        tables = spec.resolve_params(_dtype_name(torch_dtype))
         if tables is not None:
             self._adopt(*tables, input_shape=None)
-
-    @property
-    @abc.abstractmethod
-    def kind(self) -> str:
-        """The layer's name in messages and ``repr`` (``"Linear"``, ``"Norm"``, ...)."""
-
-    @classmethod
-    def _from_spec(cls, spec: SingleLayerSpec, dtype: DTypeLike) -> LayerModule:
-        module = cls.__new__(cls)
-        LayerModule.__init__(module, spec, dtype)
-        return module
 
     # ----------------------------------------------------------------- forward
 
@@ -385,7 +318,8 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
         """Apply the layer; train/eval mode comes from ``self.training``."""
         if not isinstance(x, torch.Tensor):
             raise OperationError(
-                f"{self.kind} expects a torch.Tensor as input, got {type(x).__name__}.",
+                f"{_kit.describe_spec(self.spec)} expects a torch.Tensor as input, got "
+                f"{type(x).__name__}.",
                 hint="Convert it first, e.g. torch.as_tensor(x).",
             )
         if torch.compiler.is_compiling():
@@ -395,95 +329,71 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
         return self._run(x, x.shape)
 
     def _run(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """Replay the recording for x's signature, or take the general path."""
-        key = (shape, x.dtype, x.device, self.training, not self._initialized)
-        runner = self._runners.get(key)
-        if runner is None:
-            return self._forward_resolved(x, shape)
+        initializing = self._initializing
+        entry = self._runs.entries.get((shape, x.dtype, self.training, initializing))
+        if entry is None:
+            entry = self._runner_for(shape, x.dtype)
         params, buffers = self._parameters, self._buffers
-        outputs = runner.call(
-            *[params[name] for name in runner.param_names],
-            *[buffers[name] for name in runner.state_names],
-            x,
-        )
-        if runner.updates_state:
-            # New state is gradient-free (the specs stop its gradient), so the copy needs no
-            # ``torch.no_grad()`` block, which costs as much as a small kernel.
-            values = [v.detach() if v.requires_grad else v for v in outputs[1:]]
-            torch._foreach_copy_([buffers[name] for name in runner.state_names], values)
-        if key[4]:
-            self._initialized = True
+        for name, needed in entry.shapes:
+            tensor = params.get(name, buffers.get(name))
+            if tensor is None or tensor.shape != needed:
+                self._wrong_variable(name, tensor, needed, shape)
+        outputs = entry.run(x, params, buffers, None)
+        if entry.writes_state:
+            # New state is gradient-free (the ema primitive detaches it), so the copy needs
+            # no ``torch.no_grad()`` block, which costs as much as a small kernel.
+            torch._foreach_copy_([buffers[name] for name in entry.state_names], outputs[1:])
+        if initializing:
+            self._initializing = False
         return outputs[0]
 
-    def _forward_resolved(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """The general path: resolve (and materialise) if needed, then ``resolved.apply``.
-
-        Outside ``torch.compile`` it also records the forward for ``x``'s signature, in both
-        modes, so later calls (eager or compiled) replay it without planning. Under
-        ``torch.compile`` the shape is resolved already, by ``_CompileEntry``'s hook.
-        """
-        resolved = self._resolved.get(shape)
-        if resolved is None:
-            resolved = self._prepare(tuple(shape))
-        initializing = not self._initialized
-        if not torch.compiler.is_compiling():
-            self._record_runners(resolved, x)
-        y, new_state = resolved.apply(
-            self._parameters,
-            x,
-            state=self._buffers if self._has_state else None,
-            training=self.training,
-            initializing=initializing,
-        )
-        if self.training and not initializing:
-            with torch.no_grad():
-                for name, value in new_state.items():
-                    self._buffers[name].copy_(value)
-        if initializing:
-            self._initialized = True
-        return y
-
-    def _record_runners(self, resolved: Resolved, x: torch.Tensor) -> None:
-        """Record ``x``'s signature for train and eval (and the init phase, with EMA state)."""
-        phases = (False, True) if self._has_state else (False,)
-        state = self._buffers if self._has_state else {}
-        for training in (False, True):
-            for initializing in phases:
-                key = (x.shape, x.dtype, x.device, training, initializing and self._has_state)
-                if key in self._runners:
-                    continue
-                runner = _Runner.record(
-                    resolved,
-                    self._parameters,
-                    state,
-                    x,
-                    training=training,
-                    initializing=initializing,
+    def _runner_for(self, shape: torch.Size, dtype: torch.dtype) -> _Run:
+        """Resolve, materialise and compile for inputs of ``shape`` and ``dtype`` (cached)."""
+        key = (shape, dtype, self.training, self._initializing)
+        with _LOCK:
+            entry = self._runs.entries.get(key)
+            if entry is not None:
+                return entry
+            if not (dtype.is_floating_point or dtype.is_complex) and self.spec._floating_input():
+                raise OperationError(
+                    f"{_kit.describe_spec(self.spec)} needs a floating-point input, got "
+                    f"{_dtype_name(dtype)}.",
+                    shapes=[tuple(shape)],
+                    hint="Cast the input first, e.g. x.float().",
                 )
-                if runner is None:
-                    return  # not replayable: every call goes through apply
-                if len(self._runners) >= _MAX_CACHED_SHAPES * 4:
-                    del self._runners[next(iter(self._runners))]
-                self._runners[key] = runner
+            resolved = self._prepare(tuple(int(d) for d in shape))
+            training, initializing = _kit.state_mode(
+                self.training, self._initializing, bool(resolved.state)
+            )
+            entry = _Run(
+                run=resolved.runner("torch", training=training, initializing=initializing),
+                shapes=tuple(
+                    (name, torch.Size(p.shape))
+                    for name, p in (*resolved.params.items(), *resolved.state.items())
+                ),
+                state_names=tuple(resolved.state),
+                writes_state=bool(resolved.state) and _kit.writes_state(training, initializing),
+            )
+            return self._runs.add(key, entry)
+
+    def _wrong_variable(
+        self, name: str, tensor: torch.Tensor | None, needed: torch.Size, shape: torch.Size
+    ) -> None:
+        if tensor is None:
+            raise OperationError(
+                f"{_kit.describe_spec(self.spec)}: the variable {name!r} was removed.",
+                hint="Assign a tensor of the shape the layer needs, or build a new layer.",
+            )
+        _kit.check_param_shape(
+            self.spec, name, expected=needed, actual=tensor.shape, input_shape=shape
+        )
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every parameter for inputs of ``input_shape``; returns the output shape."""
-        shape = checked_input_shape(input_shape, f"{self.kind}.materialize", "module.materialize")
-        return tuple(self._prepare(shape).output_shape)
-
-    def _prepare_for(
-        self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
-    ) -> tuple[int, ...]:
-        """Materialise and record the forward for inputs like ``(shape, dtype, device)``.
-
-        Cheap for a shape that is resolved already: then the traced forward finds either a
-        recording or the resolved layer, and traces no planning code.
-        """
-        resolved = self._resolved.get(shape)
-        if resolved is None:
-            resolved = self._prepare(shape)
-            self._record_runners(resolved, torch.zeros(shape, dtype=dtype, device=device))
-        return tuple(resolved.output_shape)
+        kind = type(self).__name__
+        shape = checked_input_shape(input_shape, f"{kind}.materialize", "module.materialize")
+        with _LOCK:
+            return tuple(self._prepare(shape).output_shape)
 
     @property
     def is_materialized(self) -> bool:
@@ -492,12 +402,8 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
         return not any(_is_uninitialized(t) for t in tensors)
 
     def _prepare(self, input_shape: tuple[int, ...]) -> Resolved:
-        dtype = _dtype_name(self._variable_dtype())
-        resolved = self.spec.resolve(input_shape, dtype=dtype)
+        resolved = self.spec.resolve(input_shape, dtype=_dtype_name(self._variable_dtype()))
         self._adopt(resolved.params, resolved.state, input_shape=input_shape)
-        if len(self._resolved) >= _MAX_CACHED_SHAPES:
-            del self._resolved[next(iter(self._resolved))]
-        self._resolved[input_shape] = resolved
         return resolved
 
     # ----------------------------------------------------------------- variables
@@ -507,7 +413,6 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
             self.register_parameter(name, _new_placeholder(True, dtype))
         else:
             self.register_buffer(name, _new_placeholder(False, dtype))
-            self._has_state = True
 
     def _variable_dtype(self) -> torch.dtype:
         for tensor in (*self._parameters.values(), *self._buffers.values()):
@@ -524,7 +429,6 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
     ) -> None:
         """Create what ``params``/``state`` need, or check that the existing shapes fit."""
         needed = {**params, **state}
-        shown_shape = () if input_shape is None else input_shape
         for name, spec in needed.items():
             current = self._parameters.get(name, self._buffers.get(name))
             if current is None:
@@ -534,21 +438,18 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 _materialize(current, tuple(spec.shape))
                 init_tensor(current, spec.init)
             else:
-                check_param_shape(
+                _kit.check_param_shape(
                     self.spec,
                     name,
                     expected=spec.shape,
                     actual=tuple(current.shape),
-                    input_shape=shown_shape,
+                    input_shape=input_shape or (),
                 )
-        for table in (self._parameters, self._buffers):
-            for name in [n for n, t in table.items() if n not in needed and _is_uninitialized(t)]:
-                del table[name]
 
     # ----------------------------------------------------------------- torch protocol
 
     def extra_repr(self) -> str:
-        return describe_spec(self.spec)
+        return _kit.describe_spec(self.spec)
 
     def _save_to_state_dict(
         self, destination: dict[str, Any], prefix: str, keep_vars: bool
@@ -586,9 +487,8 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
         if loaded:
-            self._initialized = True
-            self._resolved.clear()
-            self._runners.clear()
+            self._initializing = False
+            self._runs.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # deepcopy and pickle go through here: placeholders cannot be copied by torch.
@@ -598,8 +498,6 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 name: _Placeholder.of(t) if _is_uninitialized(t) else t
                 for name, t in state[key].items()
             }
-        state["_resolved"] = {}
-        state["_runners"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -609,20 +507,14 @@ class LayerModule(torch.nn.Module, abc.ABC):  # type: ignore[misc]
                 for name, t in state[key].items()
             }
         super().__setstate__(state)
+        object.__setattr__(self, "_compile_entry", _CompileEntry(self))
 
 
 @final
 class Linear(LayerModule):
     """``y = dot(expr, x, weight) + bias``: ``Linear("b... [c1->c2]", c2=64)``."""
 
-    def __init__(
-        self, expr: str, bias: bool = True, dtype: DTypeLike = "float32", **axes: AxisValue
-    ) -> None:
-        super().__init__(LinearSpec(expr, bias=bias, axes=axes), dtype)
-
-    @property
-    def kind(self) -> str:
-        return "Linear"
+    spec_type = LinearSpec
 
 
 @final
@@ -632,37 +524,7 @@ class Norm(LayerModule):
     ``Norm("b... [c]")`` is a layer norm, ``Norm("[b...] c", decay_rate=0.9)`` a batch norm.
     """
 
-    def __init__(
-        self,
-        stats: str,
-        params: str = "b... [c]",
-        mean: bool = True,
-        var: bool = True,
-        scale: bool = True,
-        bias: bool = True,
-        epsilon: float = 1e-5,
-        fastvar: bool = True,
-        dtype: DTypeLike = "float32",
-        decay_rate: float | None = None,
-        **axes: AxisValue,
-    ) -> None:
-        spec = NormSpec(
-            stats,
-            params,
-            mean=mean,
-            var=var,
-            scale=scale,
-            bias=bias,
-            epsilon=epsilon,
-            fastvar=fastvar,
-            decay_rate=decay_rate,
-            axes=axes,
-        )
-        super().__init__(spec, dtype)
-
-    @property
-    def kind(self) -> str:
-        return "Norm"
+    spec_type = NormSpec
 
 
 @final
@@ -672,24 +534,14 @@ class Dropout(LayerModule):
     Randomness comes from torch's global generator; the identity in eval mode.
     """
 
-    def __init__(self, expr: str, drop_rate: float, **axes: AxisValue) -> None:
-        super().__init__(DropoutSpec(expr, drop_rate, axes=axes))
-
-    @property
-    def kind(self) -> str:
-        return "Dropout"
+    spec_type = DropoutSpec
 
 
 @final
 class Activation(LayerModule):
     """A parameter-free activation of a spec file (``"gelu"``, ``"relu"``, ...)."""
 
-    def __init__(self, name: str, expr: str | None = None) -> None:
-        super().__init__(ActivationSpec(name, expr))
-
-    @property
-    def kind(self) -> str:
-        return "Activation"
+    spec_type = ActivationSpec
 
 
 @final
@@ -717,11 +569,8 @@ class Sequential(torch.nn.Sequential):  # type: ignore[misc]
         return all(module.is_materialized for module in self)
 
 
-_MODULE_FOR_SPEC: Final[Mapping[type, type[LayerModule]]] = {
-    LinearSpec: Linear,
-    NormSpec: Norm,
-    DropoutSpec: Dropout,
-    ActivationSpec: Activation,
+_MODULES: Final[Mapping[str, type[LayerModule]]] = {
+    cls.__name__: cls for cls in (Linear, Norm, Dropout, Activation)
 }
 
 
@@ -729,10 +578,4 @@ def from_spec(spec: LayerSpec, dtype: DTypeLike = "float32") -> LayerModule | Se
     """The module for any spec; a ``SequentialSpec`` gives a :class:`Sequential`."""
     if isinstance(spec, SequentialSpec):
         return Sequential(spec, dtype=dtype)
-    module_type = _MODULE_FOR_SPEC.get(type(spec))
-    if module_type is None or not isinstance(spec, SingleLayerSpec):
-        raise SpecError(
-            f"einn.from_spec expects a Linear, Norm, Dropout, Activation or Sequential spec, "
-            f"got {type(spec).__name__}."
-        )
-    return module_type._from_spec(spec, dtype)
+    return _kit.module_class(spec, _MODULES, "einn")(spec, dtype=dtype)

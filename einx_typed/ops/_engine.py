@@ -32,7 +32,7 @@ __all__ = [
     "execute",
 ]
 
-TENSOR_KINDS: Final = frozenset({"numpy", "jax", "torch", "keras", "abstract"})
+TENSOR_KINDS: Final = frozenset({"numpy", "jax", "torch", "keras", "abstract", "trace"})
 _SCALAR_TYPES: Final = (bool, int, float)
 CACHE_SIZE: Final = 4096
 

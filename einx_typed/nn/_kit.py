@@ -1,0 +1,332 @@
+"""The binder kit: what every framework binder in ``einx_typed.nn`` needs, written once.
+
+A binder is framework glue: it creates variables with the framework's own initialisers,
+runs a resolved layer's compiled program and writes back the returned state.  Everything
+else lives here or below:
+
+* :func:`spec_from_arguments` and :func:`constructor_signature` build a layer's spec from
+  the tutorial's constructor call (``Norm("b [s...] (g [c])", g=8)``), with the spec's own
+  fields and defaults, so no binder restates them;
+* :func:`module_class` finds a binder's module class for any registered spec type;
+* :func:`coerce_init` turns a user's ``init=`` into an :data:`InitSpec` or a framework
+  initialiser, and :func:`framework_initializer` translates an ``InitSpec`` through a
+  binder's :class:`Initializers`;
+* :class:`ShapeCache` holds a module's resolved programs per input signature, bounded;
+* :func:`state_mode` and :func:`writes_state` are the EMA/init-phase rule;
+* :func:`check_param_shape` and :func:`describe_spec` word the binders' errors.
+
+Nothing here parses or solves notation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Generic, Protocol, TypeVar, cast, final
+
+import attrs
+
+from einx_typed.errors import AxisSizeError, SpecError
+from einx_typed.layers import (
+    SPEC_TYPES,
+    Constant,
+    InitSpec,
+    LayerSpec,
+    LecunTruncatedNormal,
+    Normal,
+    Ones,
+    SequentialSpec,
+    TruncatedNormal,
+    Zeros,
+    init_for_op,
+    module_name,
+)
+
+__all__ = [
+    "INIT_SPEC_TYPES",
+    "Initializers",
+    "ShapeCache",
+    "check_param_shape",
+    "coerce_init",
+    "constructor_signature",
+    "describe_spec",
+    "framework_initializer",
+    "module_class",
+    "spec_from_arguments",
+    "state_mode",
+    "writes_state",
+]
+
+S = TypeVar("S", bound=LayerSpec)
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+K = TypeVar("K")
+V = TypeVar("V")
+
+INIT_SPEC_TYPES: Final = (Zeros, Ones, Constant, Normal, TruncatedNormal, LecunTruncatedNormal)
+"""The classes of :data:`~einx_typed.layers.InitSpec` (for ``isinstance``)."""
+
+
+# --------------------------------------------------------------------------- constructors
+
+
+def _fields(spec_type: type[LayerSpec]) -> tuple[Any, ...]:
+    return tuple(attrs.fields(cast(Any, spec_type)))
+
+
+def _default(field: Any) -> Any:
+    default = field.default
+    if isinstance(default, cast(Any, attrs.Factory)):
+        return default.factory()
+    return inspect.Parameter.empty if default is attrs.NOTHING else default
+
+
+def spec_from_arguments(spec_type: type[S], args: Sequence[Any], kwargs: Mapping[str, Any]) -> S:
+    """The spec of a constructor call: ``Norm("b [s...] (g [c])", g=8)``.
+
+    Positional arguments fill the spec's fields in order; keywords that name a field set
+    it; every other keyword is an axis value (``g=8``).  A single argument that is already
+    a ``spec_type`` is returned as it is, so ``Linear(LinearSpec(...))`` works too.
+    """
+    if len(args) == 1 and not kwargs and isinstance(args[0], spec_type):
+        return args[0]
+    owner = module_name(spec_type)
+    fields = [f.name for f in _fields(spec_type)]
+    ordered = [name for name in fields if name != "axes"]
+    if len(args) > len(ordered):
+        raise SpecError(
+            f"{owner} takes at most {len(ordered)} positional arguments "
+            f"({', '.join(ordered)}), got {len(args)}.",
+            hint="Pass axis values by keyword, e.g. c=64.",
+        )
+    values: dict[str, Any] = dict(zip(ordered, args))
+    axes: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in ordered:
+            if key in values:
+                raise SpecError(f"{owner} got the argument {key!r} twice.", field=key)
+            values[key] = value
+        elif key == "axes" and "axes" in fields and isinstance(value, Mapping):
+            axes.update(value)
+        elif "axes" in fields:
+            axes[key] = value
+        else:
+            raise SpecError(
+                f"{owner} got an unexpected keyword argument {key!r}.",
+                hint=f"{owner} takes {', '.join(ordered)}.",
+                field=key,
+            )
+    missing = [
+        f.name
+        for f in _fields(spec_type)
+        if f.name in ordered and f.name not in values
+        if _default(f) is inspect.Parameter.empty
+    ]
+    if missing:
+        raise SpecError(f"{owner} needs the argument {missing[0]!r}.", field=missing[0])
+    if "axes" in fields:
+        values["axes"] = axes
+    return spec_type(**values)
+
+
+def constructor_signature(
+    spec_type: type[LayerSpec], extra: Sequence[inspect.Parameter] = ()
+) -> inspect.Signature:
+    """The signature :func:`spec_from_arguments` accepts, for ``help()`` and IDEs.
+
+    ``extra`` (keyword-only, such as ``dtype``) come after the spec's fields; a spec with
+    axis values ends in ``**axes``.
+    """
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter("self", kind)]
+    has_axes = False
+    for field in _fields(spec_type):
+        if field.name == "axes":
+            has_axes = True
+            continue
+        parameters.append(inspect.Parameter(field.name, kind, default=_default(field)))
+    parameters.extend(extra)
+    if has_axes:
+        parameters.append(inspect.Parameter("axes", inspect.Parameter.VAR_KEYWORD))
+    return inspect.Signature(parameters)
+
+
+def module_class(spec: LayerSpec, classes: Mapping[str, type[T]], binder: str) -> type[T]:
+    """The class among ``classes`` (keyed by module name) that runs ``spec``."""
+    cls = classes.get(module_name(spec))
+    if cls is None:
+        kinds = ", ".join(module_name(t) for t in SPEC_TYPES.values())
+        raise SpecError(
+            f"{binder}.from_spec expects a spec of one of the types {kinds}, "
+            f"got {type(spec).__name__}."
+        )
+    return cls
+
+
+# --------------------------------------------------------------------------- initialisers
+
+
+def coerce_init(init: object, *, op: str | None, in_axis: Sequence[int] = ()) -> Any:
+    """A user's ``init=`` as an :data:`InitSpec`, or the framework initialiser it is.
+
+    ``None`` takes the default of the op that created the parameter (``op``: ``"dot"``,
+    ``"add"``, ...), a string names an op's default, a number is a constant, an ``InitSpec``
+    stays, and any other callable is returned as the framework's own initialiser.
+    """
+    if init is None:
+        if op is None:
+            raise SpecError(
+                "einn.param: the op gives no default initialiser for this parameter.",
+                hint="Pass init= (a number, an InitSpec or the framework's initialiser).",
+            )
+        return init_for_op(op, in_axis=in_axis)
+    if isinstance(init, str):
+        return init_for_op(init, in_axis=in_axis)
+    if isinstance(init, bool):
+        raise SpecError(f"einn.param: init must not be a bool, got {init!r}.")
+    if isinstance(init, int | float):
+        return Constant(init)
+    if isinstance(init, INIT_SPEC_TYPES) or callable(init):
+        return init
+    raise SpecError(
+        f"einn.param: init must be a number, an InitSpec, an op name or the framework's "
+        f"initialiser, got {init!r}."
+    )
+
+
+class Initializers(Protocol[T_co]):
+    """A binder's translation of the initialiser kinds into its framework's initialisers."""
+
+    def constant(self, value: float) -> T_co: ...
+    def normal(self, mean: float, std: float) -> T_co: ...
+    def truncated_normal(self, mean: float, std: float) -> T_co:
+        """A normal cut at ``mean +- 2 std``."""
+        ...
+
+
+def framework_initializer(init: InitSpec, shape: Sequence[int], initializers: Initializers[T]) -> T:
+    """``init`` for a parameter of ``shape`` as the framework initialiser ``initializers``
+    makes (LeCun normal becomes a truncated normal with its fan-in's sigma)."""
+    match init:
+        case Zeros():
+            return initializers.constant(0.0)
+        case Ones():
+            return initializers.constant(1.0)
+        case Constant(value=value):
+            return initializers.constant(value)
+        case Normal(std=std, mean=mean):
+            return initializers.normal(mean, std)
+        case TruncatedNormal(std=std, mean=mean):
+            return initializers.truncated_normal(mean, std)
+        case LecunTruncatedNormal():
+            return initializers.truncated_normal(0.0, init.stddev(tuple(shape)))
+
+
+# --------------------------------------------------------------------------- caches and state
+
+
+@final
+class ShapeCache(Generic[K, V]):
+    """A bounded, thread-safe map from input signatures to what a module made for them.
+
+    Beyond ``size`` entries the oldest is dropped.  Hot paths read :attr:`entries` (a plain
+    dict, so a lookup is one ``dict.get``, also inside traced code); writes go through
+    :meth:`add`.
+    """
+
+    __slots__ = ("_lock", "_size", "entries")
+
+    def __init__(self, size: int = 32) -> None:
+        self.entries: dict[K, V] = {}
+        self._lock = threading.Lock()
+        self._size = size
+
+    def add(self, key: K, value: V) -> V:
+        """Store ``value`` unless ``key`` has one already; returns the stored one."""
+        with self._lock:
+            current = self.entries.get(key)
+            if current is not None:
+                return current
+            while len(self.entries) >= self._size:
+                del self.entries[next(iter(self.entries))]
+            self.entries[key] = value
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self._size}  # caches hold compiled code; copies start empty
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["size"])
+
+
+def state_mode(training: bool, initializing: bool, has_state: bool) -> tuple[bool, bool]:
+    """The ``(training, initializing)`` mode a layer runs in (NOTATION 5.4).
+
+    The init phase (the framework's initialisation, or a module's first call) only exists
+    for layers with EMA state: it normalises with the initial statistics and keeps them.
+    """
+    return training, initializing and has_state
+
+
+def writes_state(training: bool, initializing: bool) -> bool:
+    """Whether a call's returned state replaces the stored one: in training, after init."""
+    return training and not initializing
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def describe_spec(spec: LayerSpec) -> str:
+    """A constructor-like rendering for messages: ``Linear('b... [c1->c2]', c2=64)``."""
+    if isinstance(spec, SequentialSpec):
+        return f"Sequential({len(spec.layers)} layers)"
+    parts: list[str] = []
+    axes: Mapping[str, Any] = {}
+    for field in _fields(type(spec)):
+        value = getattr(spec, field.name)
+        if field.name == "axes":
+            axes = value
+        elif _default(field) is inspect.Parameter.empty or value != _default(field):
+            parts.append(repr(value) if not parts else f"{field.name}={value!r}")
+    parts.extend(f"{name}={value!r}" for name, value in axes.items())
+    return f"{module_name(spec)}({', '.join(parts)})"
+
+
+def _expression(spec: LayerSpec) -> str | None:
+    for name in ("expr", "stats"):
+        value = getattr(spec, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def check_param_shape(
+    spec: LayerSpec,
+    name: str,
+    *,
+    expected: Sequence[int],
+    actual: Sequence[int],
+    input_shape: Sequence[int],
+) -> None:
+    """Raise when an existing variable's shape contradicts what an input requires."""
+    if tuple(expected) == tuple(actual):
+        return
+    axes: Mapping[str, Any] = getattr(spec, "axes", {})
+    raise AxisSizeError(
+        f"{describe_spec(spec)}: the input needs the variable {name!r} with shape "
+        f"{tuple(expected)}, but the layer's {name!r} has shape {tuple(actual)} "
+        "(created by an earlier input, at construction, loaded from a checkpoint or "
+        "assigned).",
+        expr=_expression(spec),
+        shapes=[tuple(input_shape)],
+        axis_values=dict(axes),
+        hint="Feed inputs whose axes agree with the existing parameters, or build a new layer.",
+    )
