@@ -130,7 +130,7 @@ keras.layers.GroupNormalization(groups=2, axis=-1)
 keras.layers.BatchNormalization(momentum=0.9, dtype="float32")
 keras.layers.Dropout(0.1, seed=0)
 model = keras.Model(inp, out)
-sequential = keras.Sequential([dense, keras.layers.Dropout(0.1)])
+sequential = keras.Sequential([keras.Input((8,)), dense, keras.layers.Dropout(0.1)])
 
 variable = keras.Variable(np.zeros((2, 2)), dtype="float32", trainable=False, name="v")
 assert_type(variable.shape, tuple[int, ...])

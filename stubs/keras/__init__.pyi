@@ -81,7 +81,7 @@ class KerasTensor:
     def __init__(
         self,
         shape: ShapeLike,
-        dtype: DTypeLike = "float32",
+        dtype: DTypeLike | None = "float32",
         sparse: bool = False,
         ragged: bool = False,
         record_history: bool = True,

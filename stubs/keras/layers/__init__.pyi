@@ -1,7 +1,7 @@
 # keras.layers: the Layer base class in detail, and the built-in layers einx_typed compares
 # against. The other layers are not stubbed: module `__getattr__` makes them `Any`.
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict, Unpack, overload, type_check_only
+from typing import Any, Literal, Self, TypedDict, Unpack, overload, type_check_only
 
 import numpy.typing as npt
 from _typeshed import Incomplete
@@ -54,7 +54,7 @@ class InputSpec:
     ) -> None: ...
     def get_config(self) -> Config: ...
     @classmethod
-    def from_config(cls, config: Config) -> InputSpec: ...
+    def from_config(cls, config: Config) -> Self: ...
 
 class Layer(Operation):
     """The base class of Keras layers.

@@ -133,10 +133,14 @@ class Model(Layer):
     ) -> None: ...
 
 class Sequential(Model):
-    """A stack of layers, each called on the previous one's output."""
+    """A stack of layers, each called on the previous one's output (`keras.Input(...)` may
+    come first to fix the input shape)."""
 
     def __init__(
-        self, layers: Sequence[Layer] | None = None, trainable: bool = True, name: str | None = None
+        self,
+        layers: Sequence[Layer | KerasTensor] | None = None,
+        trainable: bool = True,
+        name: str | None = None,
     ) -> None: ...
     def add(self, layer: Layer | KerasTensor, rebuild: bool = True) -> None: ...
     def pop(self, rebuild: bool = True) -> Layer: ...
