@@ -189,14 +189,14 @@ class KerasBackend(PlainNormalize):
     def scatter(self, x: Any, indices: tuple[Any, ...], updates: Any, mode: ScatterMode) -> Any:
         linear, rest = self._linear_index(x, indices)
         flat = ops.reshape(x, (-1, *rest))
-        index_shape = tuple(int(d) for d in ops.shape(linear))
+        index_shape = self.shape(linear)
         values = ops.broadcast_to(ops.cast(updates, flat.dtype), (*index_shape, *rest))
         positions = ops.reshape(linear, (-1, 1))
         values = ops.reshape(values, (-1, *rest))
         if mode == "set":
             out = ops.scatter_update(flat, positions, values)
         else:
-            delta = ops.scatter(positions, values, ops.shape(flat))
+            delta = ops.scatter(positions, values, self.shape(flat))
             out = flat + delta if mode == "add" else flat - delta
         return ops.reshape(out, self.shape(x))
 

@@ -1,0 +1,13 @@
+from typing import Self
+
+from _typeshed import Incomplete
+from keras._types import Config, Tensor, TensorLike
+
+# Only the base class is stubbed; the rest of the module is `Any` to mypy.
+def __getattr__(name: str) -> Incomplete: ...
+
+class Constraint:
+    def __call__(self, w: TensorLike) -> Tensor: ...
+    def get_config(self) -> Config: ...
+    @classmethod
+    def from_config(cls, config: Config) -> Self: ...
