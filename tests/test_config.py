@@ -118,7 +118,7 @@ BAD_DICTS: list[tuple[Any, str, str]] = [
     ({"type": "linear", "expr": "a [b->c", "axes": {"c": 2}}, "key expr", "never closed"),
     ({"type": "linear", "expr": 5}, "key expr", "must be an op string"),
     ({"type": "linear", "expr": "a [b->c]", "axes": {"d": 2}}, "key axes", "'d'"),
-    ({"type": "linear", "expr": "a [b->c]", "axes": {"c": "2"}}, "key axes", "positive int"),
+    ({"type": "linear", "expr": "a [b->c]", "axes": {"c": "2"}}, "key axes.c", "positive int"),
     ({"type": "norm", "stats": "b [c]", "mean": "yes"}, "key mean", "True or False"),
     (
         {"type": "sequential", "layers": ["gelu", {"type": "dropout", "expr": "[...]"}]},
