@@ -283,7 +283,7 @@ def _first_problem(
             if extra:
                 return extra[0], tuple(path), cls
             if missing:
-                return missing[0][0], tuple(path), cls
+                return KeyError(missing[0][1].name), tuple(path), cls
             if fields:
                 exc, note = fields[0]
                 path.append(note.name)
@@ -307,11 +307,13 @@ def _to_config_error(
     """``exc``, found at ``path`` while building a ``cls``, as a ConfigError."""
     where = _render(path)
     kind = spec_type_name(cls) if isinstance(cls, type) and issubclass(cls, LayerSpec) else None
-    layer = f"a {kind} layer" if kind else "this table"
+    layer = f"{_article(kind)} {kind} layer" if kind else "this table"
     if isinstance(exc, ForbiddenExtraKeysError):
         keys = sorted(exc.extra_fields, key=repr)
         takes = (
-            f"A {kind} layer takes {', '.join(_field_names(kind))}." if kind is not None else None
+            f"{_article(kind).title()} {kind} layer takes {', '.join(_field_names(kind))}."
+            if kind is not None
+            else None
         )
         named = [k for k in keys if isinstance(k, str)]
         if len(named) < len(keys):
@@ -322,9 +324,9 @@ def _to_config_error(
                 key=where,
                 hint=takes,
             )
-        others = f" (and {', '.join(repr(k) for k in named[1:])})" if len(named) > 1 else ""
+        others = f" (and {', '.join(show_value(k) for k in named[1:])})" if len(named) > 1 else ""
         return ConfigError(
-            f"unknown key for {layer}: {named[0]!r}{others}.",
+            f"unknown key for {layer}: {show_value(named[0])}{others}.",
             path=source,
             key=_render((*path, named[0])),
             hint=takes,
@@ -332,7 +334,9 @@ def _to_config_error(
     if isinstance(exc, KeyError):
         name = exc.args[0] if exc.args else "?"
         return ConfigError(
-            f"the {kind or 'layer'} layer lacks the required key {name!r}.", path=source, key=where
+            f"the {kind + ' ' if kind else ''}layer lacks the required key {name!r}.",
+            path=source,
+            key=where,
         )
     if isinstance(exc, _Problem):
         key = where if exc.key is None else _join(where, exc.key)
@@ -354,6 +358,10 @@ def _to_config_error(
     return ConfigError(
         f"invalid value ({type(exc).__name__}: {show_value(str(exc))}).", path=source, key=where
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _field_names(kind: str) -> list[str]:
