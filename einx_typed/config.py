@@ -61,7 +61,7 @@ __all__ = ["SPEC_TYPES", "dump", "dumps", "from_dict", "load", "loads", "to_dict
 _FORMATS: Final = ("json", "toml")
 
 MAX_DEPTH: Final = 64
-"""The deepest nesting of tables and lists a config may have (32 nested sequentials).
+"""The deepest nesting of tables and lists a config may have (about 30 nested sequentials).
 
 Deeper data is refused before conversion, which recurses once per level."""
 
@@ -117,7 +117,7 @@ def _walk(data: object) -> Iterator[tuple[_KeyPath, object]]:
             continue
         if isinstance(value, Mapping):
             children = [
-                ((*path, key if isinstance(key, str) else repr(key)), item)
+                ((*path, key if isinstance(key, str) else show_value(key)), item)
                 for key, item in value.items()
             ]
         elif isinstance(value, list | tuple):
@@ -309,7 +309,7 @@ def _to_config_error(
     kind = spec_type_name(cls) if isinstance(cls, type) and issubclass(cls, LayerSpec) else None
     layer = f"{_article(kind)} {kind} layer" if kind else "this table"
     if isinstance(exc, ForbiddenExtraKeysError):
-        keys = sorted(exc.extra_fields, key=repr)
+        keys = sorted(exc.extra_fields, key=show_value)
         takes = (
             f"{_article(kind).title()} {kind} layer takes {', '.join(_field_names(kind))}."
             if kind is not None

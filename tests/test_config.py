@@ -490,6 +490,13 @@ def test_non_string_keys() -> None:
     assert err.key == "layers[0]"
     err = _error({1: "linear"})
     assert (err.key, err.message) == ("", "the layer lacks the required key 'type'.")
+    err = _error({"type": "linear", "expr": "b [c1->c2]", 10**5000: 1})
+    assert "an int of about 5001 digits" in err.message
+    err = _error({"type": "linear", "expr": "b [c1->c2]", "axes": {10**5000: 1}})
+    assert (err.key, err.message) == (
+        "axes",
+        "the axis name an int of about 5001 digits is not a string.",
+    )
 
 
 def test_axis_names_that_are_no_names() -> None:
