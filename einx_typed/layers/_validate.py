@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Iterable, Mapping
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 
@@ -14,17 +15,47 @@ from einx_typed.notation import parse_op
 from einx_typed.notation.tree import OpString
 
 __all__ = [
+    "AXIS_LENGTH_LIMIT",
+    "AXIS_VALUE_RULE",
     "AxisValue",
+    "axis_value_or_none",
     "check_axes_used",
     "check_bool",
     "check_rate",
     "check_str",
     "freeze_axes",
     "parse_field",
+    "show_value",
 ]
 
 AxisValue: TypeAlias = int | tuple[int, ...]
 """The length of an axis (``c=64``) or of every instance of an ellipsis (``s=(8, 8)``)."""
+
+AXIS_LENGTH_LIMIT: Final = 2**63
+"""Axis lengths lie below this bound (that of int64 shapes in every backend)."""
+
+
+class _ShortRepr(reprlib.Repr):
+    """``repr`` cut to a readable length; huge ints by their size (``repr`` refuses them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = 80
+        self.maxother = 80
+        self.maxlong = 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 1000:
+            return f"an int of about {int(x.bit_length() * math.log10(2)) + 1} digits"
+        return super().repr_int(x, level)
+
+
+_SHORT_REPR: Final = _ShortRepr()
+
+
+def show_value(value: object) -> str:
+    """``value`` for an error message: its repr, shortened, safe for any size and depth."""
+    return _SHORT_REPR.repr(value)
 
 
 def parse_field(owner: str, field: str, text: object) -> OpString:
@@ -73,8 +104,17 @@ def check_bool(owner: str, field: str, value: object) -> None:
 def as_float(owner: str, field: str, value: object) -> float:
     """``value`` as a finite float (ints allowed, bools not)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise SpecError(f"{owner} field '{field}' must be a number, got {value!r}.", field=field)
-    result = float(value)
+        raise SpecError(
+            f"{owner} field '{field}' must be a number, got {show_value(value)}.", field=field
+        )
+    try:
+        result = float(value)
+    except OverflowError:
+        raise SpecError(
+            f"{owner} field '{field}' must be finite, got {show_value(value)}, which is too "
+            "large for a float.",
+            field=field,
+        ) from None
     if not math.isfinite(result):
         raise SpecError(f"{owner} field '{field}' must be finite, got {value!r}.", field=field)
     return result
@@ -90,25 +130,39 @@ def check_rate(owner: str, field: str, value: float, *, low_open: bool) -> None:
         )
 
 
-def _axis_value(name: str, value: object) -> AxisValue:
-    def bad() -> SpecError:
-        return SpecError(
-            f"Layer spec field 'axes' has the value {value!r} for axis {name!r}; an axis value "
-            "must be a positive int or a tuple of positive ints.",
-            hint=f"For example {name}=64 or, for an ellipsis, {name}=(8, 8).",
-            field="axes",
-        )
+def axis_value_or_none(value: object) -> AxisValue | None:
+    """``value`` as an axis value (lists and arrays become tuples), ``None`` if it is none.
 
-    def one(v: object) -> int:
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) <= 0:
-            raise bad()
-        return int(v)
+    An axis value is a positive int below :data:`AXIS_LENGTH_LIMIT`, or a tuple of them.
+    """
+
+    def one(v: object) -> int | None:
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            return None
+        length = int(v)
+        return length if 0 < length < AXIS_LENGTH_LIMIT else None
 
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list | tuple):
-        return tuple(one(v) for v in value)
+        lengths = [one(v) for v in value]
+        return None if None in lengths else tuple(n for n in lengths if n is not None)
     return one(value)
+
+
+AXIS_VALUE_RULE: Final = "an axis value must be a positive int below 2**63 or a tuple of such ints"
+
+
+def _axis_value(name: str, value: object) -> AxisValue:
+    result = axis_value_or_none(value)
+    if result is None:
+        raise SpecError(
+            f"Layer spec field 'axes' has the value {show_value(value)} for axis {name!r}; "
+            f"{AXIS_VALUE_RULE}.",
+            hint=f"For example {name}=64 or, for an ellipsis, {name}=(8, 8).",
+            field="axes",
+        )
+    return result
 
 
 def freeze_axes(value: object) -> FrozenMap[str, AxisValue]:
@@ -117,14 +171,15 @@ def freeze_axes(value: object) -> FrozenMap[str, AxisValue]:
         return FrozenMap()
     if not isinstance(value, Mapping):
         raise SpecError(
-            f"Layer spec field 'axes' must be a mapping from axis names to values, got {value!r}.",
+            "Layer spec field 'axes' must be a mapping from axis names to values, got "
+            f"{show_value(value)}.",
             field="axes",
         )
     out: dict[str, AxisValue] = {}
     for name, v in value.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise SpecError(
-                f"Layer spec field 'axes' has the key {name!r}, which is no axis name.",
+                f"Layer spec field 'axes' has the key {show_value(name)}, which is no axis name.",
                 field="axes",
             )
         out[name] = _axis_value(name, v)
