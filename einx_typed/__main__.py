@@ -1,7 +1,9 @@
 """Command line: ``python -m einx_typed inspect SPEC_FILE --input-shape 64,8,8``.
 
 Prints the resolved parameter table of a spec file (JSON or TOML) without any deep-learning
-framework.  Mistakes give a one-line error on stderr and exit status 2.
+framework; with ``--program`` also the layer's program in each mode: the backend
+primitives it runs, one per line.  Mistakes give a one-line error on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ def _table(entries: Sequence[tuple[str, ParamSpec]]) -> list[str]:
     return lines
 
 
+def _programs(resolved: Resolved, out: TextIO) -> None:
+    modes = [("training", True, False), ("evaluation", False, False)]
+    if resolved.state:
+        modes.append(("first training call (EMA init phase)", True, True))
+    for title, training, initializing in modes:
+        program = resolved.program(training=training, initializing=initializing)
+        print(file=out)
+        print(f"Program, {title}:", file=out)
+        for line in program.format().splitlines():
+            print(f"  {line}", file=out)
+
+
 def _report(path: str, resolved: Resolved, out: TextIO) -> None:
     spec_type = type(resolved.spec).__name__
     print(f"{spec_type} from {path}", file=out)
@@ -123,7 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--input-shape", required=True, type=_shape, help="comma-separated, e.g. 64,8,8"
     )
-    inspect.add_argument("--dtype", default="float32", help="parameter dtype (float32)")
+    inspect.add_argument(
+        "--dtype",
+        default="float32",
+        help="parameter dtype: float32 (default), float16, bfloat16 or float64",
+    )
+    inspect.add_argument(
+        "--program",
+        action="store_true",
+        help="also print the backend primitives the layer runs, in training and evaluation",
+    )
     return parser
 
 
@@ -139,6 +162,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"python -m einx_typed: error: {first_line}", file=sys.stderr)
         return _EXIT_USAGE
     _report(args.spec_file, resolved, out)
+    if args.program:
+        _programs(resolved, out)
     return 0
 
 

@@ -81,6 +81,48 @@ def _seed(rng: object) -> Any:
     raise wrong_rng("keras", "a keras.random.SeedGenerator, an int seed or None", rng)
 
 
+OutputSpec = tuple[tuple[int | None, ...], str]
+"""The shape (``None`` for unknown lengths) and dtype name of one output."""
+
+
+@final
+class _Deferred(keras.Operation):
+    """A Python function as one Keras operation (see :func:`call_deferred`)."""
+
+    def __init__(self, fn: Callable[..., Any], output_spec: Callable[..., Any]) -> None:
+        super().__init__(name="einx_typed")
+        self._fn = fn
+        self._output_spec = output_spec
+
+    def call(self, *args: Any) -> Any:
+        return self._fn(*args)
+
+    def compute_output_spec(self, *args: Any) -> Any:
+        def symbolic(spec: OutputSpec) -> keras.KerasTensor:
+            return keras.KerasTensor(spec[0], dtype=spec[1])
+
+        return _map_specs(symbolic, self._output_spec(*args))
+
+
+def _map_specs(fn: Callable[[OutputSpec], Any], specs: Any) -> Any:
+    if isinstance(specs, dict):
+        return {k: _map_specs(fn, v) for k, v in specs.items()}
+    if isinstance(specs, tuple) and len(specs) == 2 and isinstance(specs[1], str):
+        return fn(specs)
+    return tuple(_map_specs(fn, v) for v in specs)
+
+
+def call_deferred(fn: Callable[..., Any], output_spec: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` as one Keras operation.
+
+    On symbolic tensors (``keras.Input((16,))``, whose batch size is unknown) Keras records
+    one node of a functional model, whose outputs ``output_spec(*args)`` describes as
+    nested tuples and dicts of :data:`OutputSpec`; when the model runs, ``fn`` gets
+    concrete tensors.
+    """
+    return _Deferred(fn, output_spec)(*args)
+
+
 @final
 class KerasBackend(PlainNormalize):
     """Executes plans with keras.ops (any Keras backend, symbolic or eager)."""

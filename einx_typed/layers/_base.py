@@ -18,7 +18,7 @@ import numpy as np
 
 from einx_typed._dtypes import dtype_name
 from einx_typed.errors import EinxError, OperationError
-from einx_typed.layers._exprs import Items, dim_names, fill_shape
+from einx_typed.layers._exprs import Items, dim_names, fill_shape, named_axes
 from einx_typed.layers._frozen import FrozenMap
 from einx_typed.layers._init import InitSpec, init_for_op
 from einx_typed.layers._resolved import ParamSpec, Resolved, Tensor
@@ -100,13 +100,20 @@ def _static_tables_cached(spec: LayerSpec, dtype: str) -> ParamTables | None:
 
 
 def static_tables_by_probing(
-    spec: LayerSpec, items: Items, axes: Mapping[str, AxisValue], dtype: str
+    spec: LayerSpec,
+    items: Items,
+    axes: Mapping[str, AxisValue],
+    dtype: str,
+    variable_items: Sequence[Items],
 ) -> ParamTables | None:
     """Resolve ``spec`` on two inputs fitting ``items`` whose open axes all differ.
 
     Open axes get the lengths 2 and 3, open ellipses 1 and 2 repetitions; equal tables mean
-    the axis values alone fix them.
+    the axis values alone fix them.  When an axis of the variables' expressions
+    (``variable_items``) has no value, they cannot be fixed, and nothing is resolved.
     """
+    if any(name not in axes for part in variable_items for name in named_axes(part)):
+        return None
     tables = []
     for fill, count in ((2, 1), (3, 2)):
         shape = probe_shape(items, axes, fill, count)

@@ -294,7 +294,9 @@ class LinearSpec(LayerSpec):
         return resolve_single(self, self._forward, input_shape, dtype)
 
     def _static_tables(self, dtype: str) -> ParamTables | None:
-        return static_tables_by_probing(self, _plan(self.expr).input_items, self.axes, dtype)
+        plan = _plan(self.expr)
+        variables = (plan.weight_items, plan.bias_items) if self.bias else (plan.weight_items,)
+        return static_tables_by_probing(self, plan.input_items, self.axes, dtype, variables)
 
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object

@@ -328,7 +328,11 @@ class NormSpec(LayerSpec):
         return True
 
     def _static_tables(self, dtype: str) -> ParamTables | None:
-        return static_tables_by_probing(self, _stats_plan(self.stats).items, self.axes, dtype)
+        stats = _stats_plan(self.stats)
+        variables = [stats.reduced_items] if self.decay_rate is not None else []
+        if self.scale or self.bias:
+            variables.append(_params_plan(self.params).param_items)
+        return static_tables_by_probing(self, stats.items, self.axes, dtype, variables)
 
     def _batch_statistics(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         plan = _stats_plan(self.stats)

@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
+import numpy as np
 
-from einx_typed.backends import AbstractArray, get_backend, tensor_kind
+from einx_typed.backends import AbstractArray, Backend, get_backend, tensor_kind
 from einx_typed.backends.program import OPAQUE, Graph, Program
 from einx_typed.errors import EinxError, OperationError
 from einx_typed.layers._frozen import FrozenMap
@@ -53,6 +54,9 @@ class ParamSpec:
 PROGRAM_GROUPS: Final = ("x", "params", "state", "rng")
 """The arguments of a layer's compiled program: ``program(x, params, state, rng)`` returns
 ``(y, *new_state)`` with the new state in the order of ``Resolved.state``."""
+
+_PROBE_LENGTHS: Final = (83, 89, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+"""Lengths tried for an unknown (``None``) dimension when only the output shape is needed."""
 
 Runner = Callable[[Tensor, Mapping[str, Tensor], Mapping[str, Tensor], object], tuple[Tensor, ...]]
 """A layer's program compiled for one backend (see :data:`PROGRAM_GROUPS`)."""
@@ -152,12 +156,80 @@ class Resolved:
                 f"Keras as input, got {type(x).__name__}."
             )
         backend = get_backend(kind)
-        shape = backend.shape(x)
+        if kind == "keras" and None in tuple(x.shape):
+            return self._keras_symbolic(x, params, state, training, rng, initializing)
+        if kind not in ("numpy", "abstract", "trace"):
+            # NumPy arrays among the parameters join the input's library, as in the ops.
+            params, state = _converted(backend, params, x), _converted(backend, state, x)
+        return self._run(backend, x, params, state, training, rng, initializing)
+
+    def _keras_symbolic(
+        self,
+        x: Tensor,
+        params: Mapping[str, Tensor],
+        state: Mapping[str, Tensor],
+        training: bool,
+        rng: object,
+        initializing: bool,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Apply to a symbolic Keras tensor with unknown lengths (``keras.Input((16,))``).
+
+        Keras records the layer as one operation; when the model runs, it gets concrete
+        tensors, and the program for their shape runs on Keras' ops.  The output shape is
+        found by resolving for two lengths in place of each unknown one.
+        """
+        from einx_typed.backends._keras import call_deferred
+
+        keras = get_backend("keras")
+        mode = {"training": training, "initializing": initializing}
+
+        def run(x: Tensor, params: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> Any:
+            params = {k: keras.asarray(v) for k, v in params.items()}
+            state = {k: keras.asarray(v) for k, v in state.items()}
+            return self._run(keras, x, params, state, training, rng, initializing)
+
+        def output_spec(x: Tensor, *_: object) -> Any:
+            shape = tuple(x.shape)
+            probes = [self._probe(shape, size) for size in _PROBE_LENGTHS]
+            found = [p for p in probes if p is not None][:2]
+            if len(found) < 2:
+                self.spec.resolve(tuple(d or 1 for d in shape), self.dtype)  # raises why
+                raise OperationError(f"{self.spec!r} does not fit an input of shape {shape}.")
+            programs = [r.program(**mode) for r in found]
+            outputs = [[p.avals[o] for o in p.outputs] for p in programs]
+            specs = []
+            for first, second in zip(*outputs):
+                assert isinstance(first, AbstractArray) and isinstance(second, AbstractArray)
+                dims = tuple(a if a == b else None for a, b in zip(first.shape, second.shape))
+                specs.append((dims, first.dtype))
+            return specs[0], dict(zip(self.state, specs[1:]))
+
+        result: tuple[Tensor, dict[str, Tensor]] = call_deferred(
+            run, output_spec, x, dict(params), dict(state)
+        )
+        return result
+
+    def _probe(self, shape: tuple[int | None, ...], size: int) -> Resolved | None:
+        try:
+            return self.spec.resolve(tuple(size if d is None else d for d in shape), self.dtype)
+        except EinxError:
+            return None
+
+    def _run(
+        self,
+        backend: Backend,
+        x: Tensor,
+        params: Mapping[str, Tensor],
+        state: Mapping[str, Tensor],
+        training: bool,
+        rng: object,
+        initializing: bool,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`apply` after the checks, with the program compiled for ``backend``."""
+        shape = tuple(int(d) for d in backend.shape(x))
         if shape != self.input_shape:
             resolved = self.spec.resolve(shape, self.dtype)
-            return resolved.apply(
-                params, x, state=state, training=training, rng=rng, initializing=initializing
-            )
+            return resolved._run(backend, x, params, state, training, rng, initializing)
         if self.floating_input and not backend.is_floating(x):
             raise OperationError(
                 f"{self.spec!r} needs a floating-point input, got {backend.dtype_name(x)}.",
@@ -176,6 +248,18 @@ class Resolved:
                 shapes=[shape],
             ) from error
         return outputs[0], dict(zip(self.state, outputs[1:]))
+
+
+def _converted(
+    backend: Backend, tensors: Mapping[str, Tensor], like: Tensor
+) -> Mapping[str, Tensor]:
+    """``tensors`` with NumPy arrays converted to ``backend``'s tensors (on ``like``'s device)."""
+    if not any(isinstance(t, np.ndarray) for t in tensors.values()):
+        return tensors
+    return {
+        k: backend.asarray(t, like=like) if isinstance(t, np.ndarray) else t
+        for k, t in tensors.items()
+    }
 
 
 def _aval(spec: ParamSpec) -> AbstractArray:
