@@ -252,8 +252,10 @@ class KerasBackend(PlainNormalize):
         return ops.add(ops.matmul(x, weight), bias)
 
     def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
+        # keras.ops throughout: an operator on a backend array and a symbolic tensor fails.
         return tuple(
-            ops.stop_gradient(old * keep + new * (1.0 - keep)) for old, new in zip(olds, news)
+            ops.stop_gradient(ops.add(ops.multiply(old, keep), ops.multiply(new, 1.0 - keep)))
+            for old, new in zip(olds, news)
         )
 
     def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:

@@ -93,9 +93,10 @@ class Resolved:
     def program(self, *, training: bool, initializing: bool = False) -> Program:
         """The layer as one straight-line program of backend primitives, for one mode.
 
-        Traced on first use and cached; ``initializing`` only matters for layers with state.
+        Traced on first use and cached; ``initializing`` only matters in training, for
+        layers with state (evaluation normalises with the EMA statistics either way).
         """
-        mode = (bool(training), bool(initializing) and bool(self.state))
+        mode = (bool(training), bool(initializing and training and self.state))
         program = self._programs.get(mode)
         if program is None:
             program = self._programs.setdefault(mode, self._trace(*mode))
@@ -156,7 +157,7 @@ class Resolved:
                 f"Keras as input, got {type(x).__name__}."
             )
         backend = get_backend(kind)
-        if kind == "keras" and None in tuple(x.shape):
+        if kind == "keras" and type(x).__name__ == "KerasTensor":
             return self._keras_symbolic(x, params, state, training, rng, initializing)
         if kind not in ("numpy", "abstract", "trace"):
             # NumPy arrays among the parameters join the input's library, as in the ops.
@@ -172,11 +173,12 @@ class Resolved:
         rng: object,
         initializing: bool,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Apply to a symbolic Keras tensor with unknown lengths (``keras.Input((16,))``).
+        """Apply to a symbolic Keras tensor (``keras.Input((16,))``, batch size unknown).
 
         Keras records the layer as one operation; when the model runs, it gets concrete
-        tensors, and the program for their shape runs on Keras' ops.  The output shape is
-        found by resolving for two lengths in place of each unknown one.
+        tensors, and the program for their shape runs on Keras' ops (``keras.random``
+        included, which takes no symbolic tensors).  The output shape is found by
+        resolving for two lengths in place of each unknown one.
         """
         from einx_typed.backends._keras import call_deferred
 
