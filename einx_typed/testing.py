@@ -19,7 +19,7 @@ imports this module.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from einx_typed.errors import SpecError
 from einx_typed.layers import (
     ACTIVATION_NAMES,
+    SPEC_TYPES,
     ActivationSpec,
     AxisValue,
     DropoutSpec,
@@ -39,6 +40,7 @@ from einx_typed.layers._exprs import fill_shape
 from einx_typed.layers._validate import parse_field
 
 __all__ = [
+    "SPEC_STRATEGIES",
     "activation_specs",
     "dropout_specs",
     "input_shapes",
@@ -157,9 +159,44 @@ def activation_specs(draw: DrawFn) -> ActivationSpec:
     return ActivationSpec(name, "b... [c]" if name in ("softmax", "log_softmax") else None)
 
 
+@st.composite
+def sequential_specs(draw: DrawFn, max_layers: int = 6) -> SpecAndShape:
+    """A small sequential model on ``(batch, features...)`` inputs and a matching shape.
+
+    It starts by flattening to channels and continues with layers that keep the
+    ``(batch, channels)`` layout: channel mixes, norms, activations and dropout.
+    """
+    shape = draw(input_shapes("b ...", max_ellipsis=2))
+    layers: list[LayerSpec | str] = [LinearSpec("b [...->c]", axes={"c": draw(_sizes)})]
+    options: list[st.SearchStrategy[Any]] = [
+        _sizes.map(lambda c: LinearSpec("b... [c1->c2]", axes={"c2": c})),
+        st.sampled_from(["b... [c]", "[b] c"]).map(NormSpec),
+        st.floats(0.1, 0.9).map(lambda d: NormSpec("[b] c", decay_rate=d)),
+        st.sampled_from(["gelu", "relu", "silu", "tanh", "sigmoid"]),
+        st.just(ActivationSpec("softmax", "b [c]")),
+        _rates.map(lambda r: DropoutSpec("[...]", r)),
+    ]
+    count = draw(st.integers(0, max_layers - 1))
+    layers.extend(draw(st.one_of(options)) for _ in range(count))
+    return SequentialSpec(layers), shape
+
+
+SPEC_STRATEGIES: Mapping[type[LayerSpec], Callable[[], st.SearchStrategy[Any]]] = {
+    LinearSpec: linear_specs,
+    NormSpec: norm_specs,
+    DropoutSpec: dropout_specs,
+    ActivationSpec: activation_specs,
+    SequentialSpec: lambda: sequential_specs().map(lambda case: case[0]),
+}
+"""A strategy for every spec type of the registry (``SPEC_TYPES``); a test checks that none
+is missing."""
+
+
 def layer_specs() -> st.SearchStrategy[LayerSpec]:
-    """Any single layer spec."""
-    return st.one_of(linear_specs(), norm_specs(), dropout_specs(), activation_specs())
+    """Any single layer spec: every registered type except sequential models."""
+    return st.one_of(
+        [SPEC_STRATEGIES[cls]() for cls in SPEC_TYPES.values() if cls is not SequentialSpec]
+    )
 
 
 def _input_expr(spec: LayerSpec) -> tuple[str, Mapping[str, AxisValue]]:
@@ -182,25 +219,3 @@ def specs_with_inputs(
     spec = draw(specs if specs is not None else layer_specs())
     expr, axes = _input_expr(spec)
     return spec, draw(input_shapes(expr, axes))
-
-
-@st.composite
-def sequential_specs(draw: DrawFn, max_layers: int = 6) -> SpecAndShape:
-    """A small sequential model on ``(batch, features...)`` inputs and a matching shape.
-
-    It starts by flattening to channels and continues with layers that keep the
-    ``(batch, channels)`` layout: channel mixes, norms, activations and dropout.
-    """
-    shape = draw(input_shapes("b ...", max_ellipsis=2))
-    layers: list[LayerSpec | str] = [LinearSpec("b [...->c]", axes={"c": draw(_sizes)})]
-    options: list[st.SearchStrategy[Any]] = [
-        _sizes.map(lambda c: LinearSpec("b... [c1->c2]", axes={"c2": c})),
-        st.sampled_from(["b... [c]", "[b] c"]).map(NormSpec),
-        st.floats(0.1, 0.9).map(lambda d: NormSpec("[b] c", decay_rate=d)),
-        st.sampled_from(["gelu", "relu", "silu", "tanh", "sigmoid"]),
-        st.just(ActivationSpec("softmax", "b [c]")),
-        _rates.map(lambda r: DropoutSpec("[...]", r)),
-    ]
-    count = draw(st.integers(0, max_layers - 1))
-    layers.extend(draw(st.one_of(options)) for _ in range(count))
-    return SequentialSpec(layers), shape

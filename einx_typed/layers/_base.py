@@ -47,14 +47,15 @@ class LayerSpec(abc.ABC):
 
     __slots__ = ()
 
-    def resolve(self, input_shape: Sequence[int], dtype: str = "float32") -> Resolved:
+    def resolve(self, input_shape: Sequence[int], dtype: object = "float32") -> Resolved:
         """Parameter table, output shape and pure ``apply`` for inputs of ``input_shape``.
 
-        Cached per (spec, shape, dtype); needs no framework.
+        ``dtype`` (of the parameters) is a name such as ``"bfloat16"`` or a dtype object of
+        NumPy, PyTorch or JAX.  Cached per (spec, shape, dtype); needs no framework.
         """
         return _resolve_cached(self, checked_input_shape(input_shape), _checked_dtype(dtype))
 
-    def resolve_params(self, dtype: str = "float32") -> ParamTables | None:
+    def resolve_params(self, dtype: object = "float32") -> ParamTables | None:
         """The ``(params, state)`` tables if the axis values alone fix them, else ``None``.
 
         ``LinearSpec("b... [c1->c2]", axes={"c1": 32, "c2": 64})`` gives its tables before
