@@ -12,8 +12,10 @@ else lives here or below:
   initialiser, and :func:`framework_initializer` translates an ``InitSpec`` through a
   binder's :class:`Initializers`;
 * :class:`ShapeCache` holds a module's resolved programs per input signature, bounded;
-* :func:`state_mode` and :func:`writes_state` are the EMA/init-phase rule;
-* :func:`check_param_shape` and :func:`describe_spec` word the binders' errors.
+* :func:`state_mode` and :func:`writes_state` are the EMA/init-phase rule, and
+  :func:`layer_call` prepares a resolved layer for a binder's hot path with it;
+* :func:`check_input_dtype`, :func:`check_param_shape` and :func:`describe_spec` word the
+  binders' errors.
 
 Nothing here parses or solves notation.
 """
@@ -27,7 +29,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar, cast, final
 
 import attrs
 
-from einx_typed.errors import AxisSizeError, SpecError
+from einx_typed.errors import AxisSizeError, OperationError, SpecError
 from einx_typed.layers import (
     SPEC_TYPES,
     Constant,
@@ -36,6 +38,8 @@ from einx_typed.layers import (
     LecunTruncatedNormal,
     Normal,
     Ones,
+    Resolved,
+    Runner,
     SequentialSpec,
     TruncatedNormal,
     Zeros,
@@ -46,12 +50,16 @@ from einx_typed.layers import (
 __all__ = [
     "INIT_SPEC_TYPES",
     "Initializers",
+    "LayerCall",
     "ShapeCache",
+    "check_input_dtype",
     "check_param_shape",
+    "check_variable",
     "coerce_init",
     "constructor_signature",
     "describe_spec",
     "framework_initializer",
+    "layer_call",
     "module_class",
     "spec_from_arguments",
     "state_mode",
@@ -281,6 +289,39 @@ def writes_state(training: bool, initializing: bool) -> bool:
     return training and not initializing
 
 
+@final
+@attrs.frozen
+class LayerCall:
+    """A resolved layer ready for a binder's hot path, for one backend and mode.
+
+    ``run(x, params, state, rng)`` returns ``(y, *new_state)``; ``variables`` lists every
+    parameter and state tensor it reads with the shape it needs, and ``writes_state``
+    whether the new state replaces the stored one (training after the init phase).
+    """
+
+    resolved: Resolved
+    run: Runner
+    variables: tuple[tuple[str, tuple[int, ...]], ...]
+    state_names: tuple[str, ...]
+    writes_state: bool
+
+
+def layer_call(
+    resolved: Resolved, backend: str, *, training: bool, initializing: bool
+) -> LayerCall:
+    """``resolved``'s program for ``backend`` in the mode the state rule gives."""
+    training, initializing = state_mode(training, initializing, bool(resolved.state))
+    return LayerCall(
+        resolved=resolved,
+        run=resolved.runner(backend, training=training, initializing=initializing),
+        variables=tuple(
+            (name, p.shape) for name, p in (*resolved.params.items(), *resolved.state.items())
+        ),
+        state_names=tuple(resolved.state),
+        writes_state=bool(resolved.state) and writes_state(training, initializing),
+    )
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -306,6 +347,36 @@ def _expression(spec: LayerSpec) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def check_input_dtype(
+    spec: LayerSpec, *, floating: bool, dtype: str, input_shape: Sequence[int]
+) -> None:
+    """Raise when ``spec`` needs a floating-point input and got another (ints, bools)."""
+    if floating or not spec._floating_input():
+        return
+    raise OperationError(
+        f"{describe_spec(spec)} needs a floating-point input, got {dtype}.",
+        shapes=[tuple(input_shape)],
+        hint="Cast the input to a float dtype first.",
+    )
+
+
+def check_variable(
+    spec: LayerSpec,
+    name: str,
+    actual: Sequence[int] | None,
+    *,
+    expected: Sequence[int],
+    input_shape: Sequence[int],
+) -> None:
+    """Raise when a variable was removed (``actual`` is ``None``) or has another shape."""
+    if actual is None:
+        raise OperationError(
+            f"{describe_spec(spec)}: the variable {name!r} was removed.",
+            hint="Assign a tensor of the shape the layer needs, or build a new layer.",
+        )
+    check_param_shape(spec, name, expected=expected, actual=actual, input_shape=input_shape)
 
 
 def check_param_shape(

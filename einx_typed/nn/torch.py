@@ -37,7 +37,6 @@ from einx_typed.layers import (
     NormSpec,
     ParamSpec,
     Resolved,
-    Runner,
     SequentialSpec,
     checked_input_shape,
 )
@@ -229,7 +228,7 @@ class _CompileEntry(LazyModuleMixin, torch.nn.Module):  # type: ignore[misc]
         if args and isinstance(args[0], torch.Tensor):
             x = args[0]
             owner: LayerModule = self._owner
-            owner._runner_for(torch.Size([int(d) for d in x.shape]), x.dtype)
+            owner._call_for(torch.Size([int(d) for d in x.shape]), x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Programs need static sizes: under dynamic shapes this specialises (with guards).
@@ -260,19 +259,7 @@ class _Placeholder:
         )
 
 
-@final
-@attrs.frozen
-class _Run:
-    """A layer's program for one input signature, with what the module checks around it."""
-
-    run: Runner
-    shapes: tuple[tuple[str, torch.Size], ...]
-    """Every parameter and buffer with the shape the program needs."""
-    state_names: tuple[str, ...]
-    writes_state: bool
-
-
-_RunKey: TypeAlias = tuple[torch.Size, torch.dtype, bool, bool]
+_CallKey: TypeAlias = tuple[torch.Size, torch.dtype, bool, bool]
 """Input shape and dtype, training, init phase."""
 
 
@@ -302,7 +289,7 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
         # Not a submodule (no parameters, not in state_dict or children()): see forward.
         object.__setattr__(self, "_compile_entry", _CompileEntry(self))
         self.spec = spec
-        self._runs: _kit.ShapeCache[_RunKey, _Run] = _kit.ShapeCache()
+        self._calls: _kit.ShapeCache[_CallKey, _kit.LayerCall] = _kit.ShapeCache()
         for name, trainable in spec.variables():
             self._register_placeholder(name, trainable, torch_dtype)
         # Init phase (NOTATION 5.4): the first forward of a layer with state normalises with
@@ -330,63 +317,39 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
 
     def _run(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         initializing = self._initializing
-        entry = self._runs.entries.get((shape, x.dtype, self.training, initializing))
-        if entry is None:
-            entry = self._runner_for(shape, x.dtype)
+        call = self._calls.entries.get((shape, x.dtype, self.training, initializing))
+        if call is None:
+            call = self._call_for(shape, x.dtype)
         params, buffers = self._parameters, self._buffers
-        for name, needed in entry.shapes:
+        for name, needed in call.variables:
             tensor = params.get(name, buffers.get(name))
             if tensor is None or tensor.shape != needed:
-                self._wrong_variable(name, tensor, needed, shape)
-        outputs = entry.run(x, params, buffers, None)
-        if entry.writes_state:
-            # New state is gradient-free (the ema primitive detaches it), so the copy needs
-            # no ``torch.no_grad()`` block, which costs as much as a small kernel.
-            torch._foreach_copy_([buffers[name] for name in entry.state_names], outputs[1:])
+                actual = None if tensor is None else tensor.shape
+                _kit.check_variable(self.spec, name, actual, expected=needed, input_shape=shape)
+        outputs = call.run(x, params, buffers, None)
+        if call.writes_state:
+            # New state is gradient-free (the ema primitive detaches it): no no_grad() needed.
+            torch._foreach_copy_([buffers[name] for name in call.state_names], outputs[1:])
         if initializing:
             self._initializing = False
         return outputs[0]
 
-    def _runner_for(self, shape: torch.Size, dtype: torch.dtype) -> _Run:
+    def _call_for(self, shape: torch.Size, dtype: torch.dtype) -> _kit.LayerCall:
         """Resolve, materialise and compile for inputs of ``shape`` and ``dtype`` (cached)."""
         key = (shape, dtype, self.training, self._initializing)
         with _LOCK:
-            entry = self._runs.entries.get(key)
-            if entry is not None:
-                return entry
-            if not (dtype.is_floating_point or dtype.is_complex) and self.spec._floating_input():
-                raise OperationError(
-                    f"{_kit.describe_spec(self.spec)} needs a floating-point input, got "
-                    f"{_dtype_name(dtype)}.",
-                    shapes=[tuple(shape)],
-                    hint="Cast the input first, e.g. x.float().",
-                )
+            call = self._calls.entries.get(key)
+            if call is not None:
+                return call
+            floating = dtype.is_floating_point or dtype.is_complex
+            _kit.check_input_dtype(
+                self.spec, floating=floating, dtype=_dtype_name(dtype), input_shape=shape
+            )
             resolved = self._prepare(tuple(int(d) for d in shape))
-            training, initializing = _kit.state_mode(
-                self.training, self._initializing, bool(resolved.state)
+            call = _kit.layer_call(
+                resolved, "torch", training=self.training, initializing=self._initializing
             )
-            entry = _Run(
-                run=resolved.runner("torch", training=training, initializing=initializing),
-                shapes=tuple(
-                    (name, torch.Size(p.shape))
-                    for name, p in (*resolved.params.items(), *resolved.state.items())
-                ),
-                state_names=tuple(resolved.state),
-                writes_state=bool(resolved.state) and _kit.writes_state(training, initializing),
-            )
-            return self._runs.add(key, entry)
-
-    def _wrong_variable(
-        self, name: str, tensor: torch.Tensor | None, needed: torch.Size, shape: torch.Size
-    ) -> None:
-        if tensor is None:
-            raise OperationError(
-                f"{_kit.describe_spec(self.spec)}: the variable {name!r} was removed.",
-                hint="Assign a tensor of the shape the layer needs, or build a new layer.",
-            )
-        _kit.check_param_shape(
-            self.spec, name, expected=needed, actual=tensor.shape, input_shape=shape
-        )
+            return self._calls.add(key, call)
 
     def materialize(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Create every parameter for inputs of ``input_shape``; returns the output shape."""
@@ -488,7 +451,7 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
         )
         if loaded:
             self._initializing = False
-            self._runs.clear()
+            self._calls.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # deepcopy and pickle go through here: placeholders cannot be copied by torch.
