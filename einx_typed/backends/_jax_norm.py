@@ -31,13 +31,14 @@ The variance is the population variance, exact wherever that is cheap:
 from __future__ import annotations
 
 import functools
-from typing import Any, final
+from collections.abc import Callable
+from typing import Any
 
-import attrs
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from einx_typed.backends._plain_norm import NormPlan, norm_plan
 from einx_typed.backends.base import NormLayout
 
 __all__ = ["normalize"]
@@ -49,46 +50,7 @@ _GUARD_RATIO = 1 / 16
 """``var < ratio * E[x^2]`` means the one-pass variance may have lost precision."""
 
 
-def _nonunit(*sizes: int) -> tuple[int, ...]:
-    return tuple(n for n in sizes if n != 1)
-
-
-@final
-@attrs.frozen
-class _Plan:
-    """``layout`` as arrays without size-1 axes.
-
-    ``view`` is ``x`` as ``(batch?, length?, channels?)``; per-channel values have shape
-    ``channel_shape`` ``(batch?, channels?)``, statistics ``stats`` ``(batch?, groups?)``,
-    and ``grouped`` ``(batch?, groups?, group_size?)`` relates the two.
-    """
-
-    view: tuple[int, ...]
-    length_axes: tuple[int, ...]
-    channel_shape: tuple[int, ...]
-    grouped: tuple[int, ...]
-    size_axes: tuple[int, ...]
-    stats: tuple[int, ...]
-    count: int
-    """Elements per statistic."""
-
-
-@functools.lru_cache(maxsize=256)
-def _plan(layout: NormLayout) -> _Plan:
-    batch, length, size = layout.batch, layout.length, layout.group_size
-    grouped = _nonunit(batch, layout.groups, size)
-    return _Plan(
-        view=_nonunit(batch, length, layout.channels),
-        length_axes=(len(_nonunit(batch)),) if length != 1 else (),
-        channel_shape=_nonunit(batch, layout.channels),
-        grouped=grouped,
-        size_axes=(len(grouped) - 1,) if size != 1 else (),
-        stats=_nonunit(batch, layout.groups),
-        count=length * size,
-    )
-
-
-def _mean(plan: _Plan, t: Any) -> Any:
+def _mean(plan: NormPlan, t: Any) -> Any:
     """The mean of ``t`` (``plan.view``) per statistic: over length, then group channels."""
     if plan.length_axes:
         t = jnp.sum(t, plan.length_axes)
@@ -98,14 +60,14 @@ def _mean(plan: _Plan, t: Any) -> Any:
     return t * (1 / plan.count)
 
 
-def _per_channel(plan: _Plan, t: Any) -> Any:
+def _per_channel(plan: NormPlan, t: Any) -> Any:
     """Statistics ``(batch?, groups?)`` repeated over each group's channels."""
     if plan.size_axes:
         t = lax.broadcast_in_dim(t, plan.grouped, tuple(range(len(plan.stats))))
     return jnp.reshape(t, plan.channel_shape)
 
 
-def _full(plan: _Plan, t: Any) -> Any:
+def _full(plan: NormPlan, t: Any) -> Any:
     """Per-channel values ``(batch?, channels?)`` broadcast over ``plan.view``."""
     if not plan.length_axes:
         return t
@@ -114,30 +76,35 @@ def _full(plan: _Plan, t: Any) -> Any:
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _mean_var(plan: _Plan, v: Any) -> tuple[Any, Any]:
+def _mean_var(plan: NormPlan, v: Any) -> tuple[Any, Any]:
     """Mean and two-pass variance; its derivative skips the zero ``sum(x - mean)`` term."""
     mean = _mean(plan, v)
     return mean, _two_pass_var(plan, v, mean)
 
 
 @_mean_var.defjvp
-def _mean_var_jvp(plan: _Plan, primals: tuple[Any], tangents: tuple[Any]) -> Any:
+def _mean_var_jvp(plan: NormPlan, primals: tuple[Any], tangents: tuple[Any]) -> Any:
     (v,), (dv,) = primals, tangents
     mean, var = _mean_var(plan, v)
     centered = v - _full(plan, _per_channel(plan, mean))
     return (mean, var), (_mean(plan, dv), 2 * _mean(plan, centered * dv))
 
 
-def _two_pass_var(plan: _Plan, v: Any, mean: Any) -> Any:
-    # mean - v, not v - mean: the latter is also the output's first step, and XLA would
-    # then compute it once into a buffer instead of fusing it into both.
-    return _mean(plan, lax.square(_full(plan, _per_channel(plan, mean)) - v))
+def _two_pass_var(plan: NormPlan, v: Any, mean: Any) -> Any:
+    return _mean(plan, lax.square(v - _full(plan, _per_channel(plan, mean))))
 
 
-def _guarded_mean_var(plan: _Plan, v: Any) -> tuple[Any, Any]:
-    """``E[x^2] - E[x]^2``, replaced by the two-pass variance where it may be inexact."""
+def _guarded_mean_var(plan: NormPlan, v: Any) -> tuple[Any, Any]:
+    """``E[x^2] - E[x]^2``, replaced by the two-pass variance where it may be inexact.
+
+    ``x^2`` comes first: the gradient adds up the terms of ``x``'s uses last to first, and
+    this order puts the two broadcast terms (from the output and from the mean) next to
+    each other, where XLA merges them; the input gradient is then ``x * a + b``, one
+    multiply and add per element, as in Flax.
+    """
+    square = lax.square(v)
     mean = _mean(plan, v)
-    mean_sq = _mean(plan, lax.square(v))
+    mean_sq = _mean(plan, square)
     fast = jnp.maximum(mean_sq - lax.square(mean), 0)
     inexact = jnp.any(fast < _GUARD_RATIO * mean_sq)
     exact = lax.cond(
@@ -149,15 +116,25 @@ def _guarded_mean_var(plan: _Plan, v: Any) -> tuple[Any, Any]:
     return mean, exact + (fast - lax.stop_gradient(fast))  # exact's value, fast's gradient
 
 
-def _statistics(plan: _Plan, v: Any) -> tuple[Any, Any]:
-    """Mean and population variance of ``v`` (``plan.view``) per statistic."""
-    if not plan.length_axes or v.size < _GUARD_MIN_SIZE:
-        return _mean_var(plan, v)
-    return lax.platform_dependent(  # type: ignore[no-any-return]
-        v,
-        cpu=functools.partial(_guarded_mean_var, plan),
-        default=functools.partial(_mean_var, plan),
-    )
+Statistics = Callable[[NormPlan, Any], tuple[Any, Any]]
+
+
+def _normalized(
+    plan: NormPlan,
+    v: Any,
+    mean: Any | None,
+    var: Any,
+    scale: Any | None,
+    bias: Any | None,
+    epsilon: float,
+) -> Any:
+    """``(v - mean) / sqrt(var + epsilon) * scale + bias`` in ``plan.view``."""
+    mul = _per_channel(plan, lax.rsqrt(var + epsilon))
+    if scale is not None:
+        mul = mul * scale
+    y = v if mean is None else v - _full(plan, _per_channel(plan, mean))
+    y = y * _full(plan, mul)
+    return y if bias is None else y + bias
 
 
 def _inexact_dtype(x: Any) -> Any:
@@ -178,7 +155,7 @@ def normalize(
 ) -> tuple[Any, Any | None, Any | None]:
     """:meth:`einx_typed.backends.base.Backend.normalize` on JAX arrays."""
     x = jnp.asarray(x)
-    plan = _plan(layout)
+    plan = norm_plan(layout)
     given = var is not None
     if not (given and center):
         mean = None
@@ -186,22 +163,32 @@ def normalize(
     out_dtype = jnp.result_type(dtype, *(t for t in (scale, bias, mean, var) if t is not None))
     compute = jnp.promote_types(out_dtype, jnp.float32)
     v = jnp.reshape(x, plan.view).astype(compute)
+    if scale is not None:
+        scale = jnp.reshape(scale, plan.channels).astype(compute)
+    if bias is not None:
+        bias = jnp.reshape(bias, plan.channels).astype(compute)
+
+    def run(statistics: Statistics) -> Callable[[Any], tuple[Any, Any, Any]]:
+        def normalize_batch(v: Any) -> tuple[Any, Any, Any]:
+            mean, var = statistics(plan, v)
+            return _normalized(plan, v, mean, var, scale, bias, epsilon), mean, var
+
+        return normalize_batch
+
     if var is not None:
         var = jnp.reshape(var, plan.stats).astype(compute)
         mean = None if mean is None else jnp.reshape(mean, plan.stats).astype(compute)
-    elif center:
-        mean, var = _statistics(plan, v)
-    else:
+        y = _normalized(plan, v, mean, var, scale, bias, epsilon)
+    elif not center:
         var = _mean(plan, lax.square(v))
-
-    mul = _per_channel(plan, lax.rsqrt(var + epsilon))
-    channels = _nonunit(layout.channels)
-    if scale is not None:
-        mul = mul * jnp.reshape(scale, channels).astype(compute)
-    y = v if mean is None else v - _full(plan, _per_channel(plan, mean))
-    y = y * _full(plan, mul)
-    if bias is not None:
-        y = y + jnp.reshape(bias, channels).astype(compute)
+        y = _normalized(plan, v, None, var, scale, bias, epsilon)
+    elif not plan.length_axes or v.size < _GUARD_MIN_SIZE:
+        y, mean, var = run(_mean_var)(v)
+    else:
+        # The whole layer per platform, not only its statistics: otherwise the gradient of
+        # the statistics comes out of the branch as one term, which XLA cannot merge with
+        # the output's (see _guarded_mean_var).
+        y, mean, var = lax.platform_dependent(v, cpu=run(_guarded_mean_var), default=run(_mean_var))
     y = jnp.reshape(y.astype(out_dtype), x.shape)
     if given or not with_stats:
         return y, None, None
