@@ -7,15 +7,20 @@ same parameter values copied into both implementations, their repeats interleave
 
     PYTHONPATH=. python benchmarks/bench_jax_layers.py                  # everything
     PYTHONPATH=. python benchmarks/bench_jax_layers.py --layers LayerNorm,RMSNorm --sizes large
-    PYTHONPATH=. python benchmarks/bench_jax_layers.py --repeats 15 --stat min
+    PYTHONPATH=. python benchmarks/bench_jax_layers.py --repeats 31 --stat min
 
 (``PYTHONPATH=.`` makes a script run from a checkout import that checkout's einx_typed.)
 
 Forward is ``apply(params, x, state=..., training=True)`` (new EMA state included);
 gradient is ``jax.grad`` of the sum of the outputs with respect to the parameters and
 the input (with the new EMA state as auxiliary output where there is one).  Flax layers
-keep their defaults except ``epsilon=1e-5`` (ours), so Flax uses its fast variance
-``E[x^2] - E[x]^2``; ours the two-pass population variance.
+keep their defaults except ``epsilon=1e-5`` (ours); both compute statistics in float32,
+and on CPU both use ``E[x^2] - E[x]^2`` for instance, batch and group norm of the large
+input (ours the two-pass variance elsewhere; see ``einx_typed/backends/_jax_norm.py``).
+Instance norm has no axis to reduce on the (16, 32) input.
+
+On a machine shared with other jobs, wall-clock ratios move by 10% from run to run;
+``--clock cpu`` (CPU time of all threads) and ``taskset -c 0`` steady them.
 """
 
 from __future__ import annotations
@@ -167,6 +172,10 @@ def _check(ours: Impl, flax: Impl, case: Case, grad: bool) -> None:
         assert err <= tolerance * scale, f"{case.name}: ours and flax differ by {err}"
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = time.perf_counter
+
+
 def _loop_size(fn: Callable[[], object], min_time: float) -> int:
     fn()
     start = time.perf_counter()
@@ -176,20 +185,27 @@ def _loop_size(fn: Callable[[], object], min_time: float) -> int:
 
 
 def _time_interleaved(
-    fns: dict[str, Callable[[], object]], *, min_time: float, repeats: int, stat: str
-) -> dict[str, float]:
-    """Seconds per call of each function (median or min of repeats, taken in turns)."""
+    ours: Impl, flax: Impl, *, min_time: float, repeats: int, stat: str
+) -> tuple[float, float, float]:
+    """Seconds per call of ours and flax, and the ratio ours / flax.
+
+    Each round times both, in alternating order (so neither always runs right after the
+    other); the ratio is the median (or min) of the rounds' own ratios, which a machine
+    whose load drifts between rounds leaves alone better than a ratio of two medians.
+    """
+    fns = {"ours": ours, "flax": flax}
     numbers = {name: _loop_size(fn, min_time) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for round_ in range(repeats):
+        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
             number = numbers[name]
-            start = time.perf_counter()
+            start = _clock()
             for _ in range(number):
-                fn()
-            samples[name].append((time.perf_counter() - start) / number)
+                fns[name]()
+            samples[name].append((_clock() - start) / number)
     pick = min if stat == "min" else statistics.median
-    return {name: pick(values) for name, values in samples.items()}
+    ratios = [a / b for a, b in zip(samples["ours"], samples["flax"])]
+    return pick(samples["ours"]), pick(samples["flax"]), pick(ratios)
 
 
 def main() -> None:
@@ -198,10 +214,19 @@ def main() -> None:
     parser.add_argument("--layers", default=names, help=f"comma-separated, from {names}")
     parser.add_argument("--sizes", default="small,large", help="small (16, 32), large")
     parser.add_argument("--passes", default="fwd,grad", help="fwd and/or grad")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
     parser.add_argument("--stat", choices=("median", "min"), default="median")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall: time per call; cpu: CPU time of the process per call (all threads), "
+        "steadier than wall time on a machine shared with other jobs",
+    )
     args = parser.parse_args()
+    global _clock
+    _clock = CLOCKS[args.clock]
 
     layers = args.layers.split(",")
     cases = [case for case in _cases() if case.name in layers]
@@ -209,8 +234,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown layers {sorted(unknown)}; choose from {names}")
     print(
-        f"jax {jax.__version__} on {jax.default_backend()}; {args.stat} of {args.repeats} "
-        "interleaved repeats per call"
+        f"jax {jax.__version__} on {jax.default_backend()}; {args.clock} clock; times: "
+        f"{args.stat} of {args.repeats} interleaved repeats per call; ratio: {args.stat} of "
+        "the repeats' ratios"
     )
     print()
     print(
@@ -233,16 +259,12 @@ def main() -> None:
                 flax = _flax(case, x, grad, values)
                 compile_s = {"flax": _compile(flax), "ours": _compile(ours)}
                 _check(ours, flax, case, grad)
-                t = _time_interleaved(
-                    {"flax": flax, "ours": ours},
-                    min_time=args.min_time,
-                    repeats=args.repeats,
-                    stat=args.stat,
+                t_ours, t_flax, ratio = _time_interleaved(
+                    ours, flax, min_time=args.min_time, repeats=args.repeats, stat=args.stat
                 )
                 print(
-                    f"{label} {t['flax'] * 1e6:.1f} | {t['ours'] * 1e6:.1f} "
-                    f"| {t['ours'] / t['flax']:.2f}x | {compile_s['flax'] * 1e3:.0f} "
-                    f"| {compile_s['ours'] * 1e3:.0f} |",
+                    f"{label} {t_flax * 1e6:.1f} | {t_ours * 1e6:.1f} | {ratio:.2f}x "
+                    f"| {compile_s['flax'] * 1e3:.0f} | {compile_s['ours'] * 1e3:.0f} |",
                     flush=True,
                 )
 
