@@ -41,6 +41,7 @@ notation-demo: install
 bench: install
 	$(BIN)/python benchmarks/bench_ops.py
 	$(BIN)/python benchmarks/bench_torch_layers.py
+	$(BIN)/python benchmarks/bench_jax_layers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -87,6 +87,8 @@ _NORM_LAYOUTS = {
     "batch": ((3, 5, 4, 8), (1, 60, 8, 8), (8,)),
     "batch_2d": ((6, 8), (1, 6, 8, 8), (8,)),
     "rows": ((2, 3, 4, 8), (6, 4, 8, 1), (2, 3)),
+    "one_channel": ((4, 5, 1), (4, 5, 1, 1), (4,)),
+    "one_row": ((1, 8), (1, 1, 8, 2), (1, 2)),
 }
 
 
@@ -103,11 +105,14 @@ def _normalize_reference(
     return y.reshape(x.shape), mean.reshape(batch, groups), var
 
 
-@pytest.mark.parametrize("name", ["numpy", "jax", "torch", "abstract"])
+@pytest.mark.parametrize("name", ["numpy", "jax", "torch", "keras", "abstract"])
 @pytest.mark.parametrize("kind", list(_NORM_LAYOUTS))
 @pytest.mark.parametrize("center", [True, False])
 def test_normalize_matches_float64_statistics(name: str, kind: str, center: bool) -> None:
     from einx_typed.backends.base import NormLayout
+
+    if name == "keras":
+        pytest.importorskip("keras")
 
     shape, fields, stats_shape = _NORM_LAYOUTS[kind]
     layout = NormLayout(*fields, stats_shape=stats_shape)

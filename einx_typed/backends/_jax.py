@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, final
+from typing import Any, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from einx_typed.backends import _jax_norm
 from einx_typed.backends._errors import bool_subtraction, wrong_rng
-from einx_typed.backends._plain_norm import PlainNormalize
-from einx_typed.backends.base import ElementwiseName, ReduceName, ScatterMode, UnaryName
+from einx_typed.backends.base import (
+    ElementwiseName,
+    NormLayout,
+    ReduceName,
+    ScatterMode,
+    UnaryName,
+)
 
 
 def _subtract(*xs: Any) -> Any:
@@ -84,10 +90,8 @@ def _inexact(x: Any) -> Any:
 
 
 @final
-class JaxBackend(PlainNormalize):
+class JaxBackend:
     """Executes plans with jax.numpy; shapes in plans are static Python ints."""
-
-    namespace: ClassVar[Any] = jnp
 
     name = "jax"
 
@@ -189,3 +193,29 @@ class JaxBackend(PlainNormalize):
     def split_rng(self, rng: object, index: int) -> object:
         # Independent masks per item from one key; anything else is checked where it is used.
         return jax.random.fold_in(rng, index) if isinstance(rng, jax.Array) else rng
+
+    def normalize(
+        self,
+        x: Any,
+        layout: NormLayout,
+        scale: Any | None,
+        bias: Any | None,
+        *,
+        epsilon: float,
+        center: bool,
+        mean: Any | None = None,
+        var: Any | None = None,
+        with_stats: bool = False,
+    ) -> tuple[Any, Any | None, Any | None]:
+        """XLA-friendly views and float32 statistics (see ``_jax_norm``)."""
+        return _jax_norm.normalize(
+            x,
+            layout,
+            scale,
+            bias,
+            epsilon=epsilon,
+            center=center,
+            mean=mean,
+            var=var,
+            with_stats=with_stats,
+        )

@@ -258,9 +258,12 @@ class NormSpec(LayerSpec):
 
     Where the statistics run over (kept dims, reduced dims, channel dims reduced whole or
     per group) and scale/bias cover the channel dims -- all of the above -- the layer is
-    one backend ``normalize`` call (a single fused kernel on PyTorch), which uses the
-    two-pass population variance; ``fastvar`` (``E[x^2] - E[x]^2``, clipped at 0) only
-    applies to the other layouts.  Both agree to float tolerance.
+    one backend ``normalize`` call (a single fused kernel on PyTorch), which picks the
+    population variance's algorithm itself: Welford or two-pass, except on JAX on CPU,
+    where instance, batch and group norm of larger inputs use ``E[x^2] - E[x]^2`` in
+    float32, as Flax does (see ``einx_typed.backends._jax_norm``).  ``fastvar``
+    (``E[x^2] - E[x]^2``, clipped at 0) applies to the other layouts.  They agree to float
+    tolerance unless the mean is far (hundreds of standard deviations) from zero.
     """
 
     stats: str
@@ -354,8 +357,8 @@ class NormSpec(LayerSpec):
         """The forward as one backend ``normalize`` call; ``None`` when given factories.
 
         Factories (resolution, lazily created parameters) go through the ops, which create
-        them.  Batch statistics use the two-pass population variance whatever ``fastvar``
-        says: it agrees with ``E[x^2] - E[x]^2`` to float tolerance and is more accurate.
+        them.  The backend picks the variance's algorithm whatever ``fastvar`` says (see
+        the class docstring).
         """
         params_items = _params_plan(self.params).param_items
         scale = ctx.param("scale", params_items) if self.scale else None
