@@ -313,8 +313,8 @@ is undefined and the write goes to a null pointer.  Measured on torch 2.13.0 (CP
 * Sound: every standard-contiguous (channels-first) input, 2-D and 3-D inputs (torch
   gives them its contiguous kernel), ``HxW >= 2048``, an input whose gradient is needed,
   weight and bias not requiring grad, ``no_grad`` / ``inference_mode``,
-  ``torch.func.grad`` over the parameters, double backward (``create_graph=True`` takes
-  a composite backward).  Outputs and the gradients computed match a float64 reference.
+  ``torch.func.grad`` over the parameters, double backward (``create_graph=True``).
+  Outputs and the gradients computed match a float64 reference.
 * ``layer_norm``, ``rms_norm``, ``native_batch_norm`` (training) and ``batch_norm``
   (running statistics), which this backend runs on 2-D rows, are sound in every
   combination of memory format (contiguous, channels-last, strided), input/parameter
