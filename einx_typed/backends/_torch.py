@@ -333,8 +333,8 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
     backward crashes whenever weight or bias gradients are computed without the input's
     (see there).  Which autograd situation a call meets is not known here (the torch binder
     records under ``no_grad`` and replays for any), so the input then gets a zero added
-    whose autograd graph runs through weight and bias: a sum over empty slices of them,
-    exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight or bias gradient
+    whose autograd graph runs through weight and bias: a product or sum over empty slices
+    of them, exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight or bias gradient
     is asked for, the input's is too, so the kernel always computes dX; the forward is the
     same kernel on the same values, so the output is the channels-last kernel's, bit for
     bit (up to the sign of zero inputs).  Its cost is one elementwise pass in the forward
@@ -350,12 +350,12 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
     layout_format = torch.channels_last if image.ndim == 4 else torch.channels_last_3d
     image = image.contiguous(memory_format=layout_format)
     if length < _SOUND_CHANNELS_LAST_BACKWARD_LENGTH and x.device.type == "cpu":
-        params = [t for t in (weight, shift) if t is not None]
-        if params:
-            zero = params[0][:0].sum()
-            for t in params[1:]:
-                zero = zero + t[:0].sum()
-            image = image + zero
+        if weight is not None and shift is not None:
+            image = image + torch.dot(weight[:0], shift[:0])  # one op for both
+        elif weight is not None:
+            image = image + weight[:0].sum()
+        elif shift is not None:
+            image = image + shift[:0].sum()
     return image
 
 
