@@ -331,14 +331,16 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
 
     On CPU below :data:`_SOUND_CHANNELS_LAST_BACKWARD_LENGTH`, torch's channels-last
     backward crashes whenever weight or bias gradients are computed without the input's
-    (see there).  Which autograd situation a call meets is not known here (the torch binder
-    records under ``no_grad`` and replays for any), so the input then gets a zero added
-    whose autograd graph runs through weight and bias: a product or sum over empty slices
-    of them, exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight or bias gradient
-    is asked for, the input's is too, so the kernel always computes dX; the forward is the
-    same kernel on the same values, so the output is the channels-last kernel's, bit for
-    bit (up to the sign of zero inputs).  Its cost is one elementwise pass in the forward
-    and a sum over dX in the backward.
+    (see there).  Which autograd situation a call meets is not known here (the torch
+    binder records under ``no_grad`` and replays for any), so the input then gets a zero
+    added whose autograd graph runs through weight and bias: a product or sum over empty
+    slices of them, exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight
+    or bias gradient is asked for, the input's is too, so the kernel always computes dX.
+    The forward is the same kernel on the same values: the output is the channels-last
+    kernel's bit for bit (up to the sign of zeros).  The cost is one elementwise pass and
+    a few tiny ops in the forward and a sum over dX in the backward; on one CPU thread
+    with torch 2.13, about +10% forward / +20% forward+backward for 16x16 images
+    (16x16x16x32), +15% / +40% for 8x8 images, nothing from 2048 pixels on.
     """
     batch, c, length = layout.batch, layout.channels, layout.length
     if length == 1:
