@@ -7,6 +7,7 @@ interleaved per case: ``ours / native`` and ``einx 0.3.0 / native``.
     python benchmarks/bench_torch_layers.py --modes eager        # eager only, a few seconds
     python benchmarks/bench_torch_layers.py --large-batch 64     # the large input
     python benchmarks/bench_torch_layers.py --threads 1          # stable on a busy machine
+    python benchmarks/bench_torch_layers.py --sizes medium       # small images (16x16)
 
 Use the same ``--threads`` for every comparison: torch's default intra-op thread count
 oversubscribes a small shared machine and then gives erratic native timings.
@@ -40,6 +41,7 @@ class Case:
     native: Factory
     einx03: Factory | None
     native_layout: str  # "last": same input; "first": native gets (b, c, ...) channels-last
+    min_rank: int = 2  # smaller inputs are skipped (instance norm needs spatial dims)
 
 
 def _einx03() -> object | None:
@@ -78,6 +80,14 @@ def _cases(channels: int) -> list[Case]:
             lambda: torch.nn.GroupNorm(8, c),
             old_layer(lambda m: m.Norm("b [s...] (g [c])", g=8)),  # type: ignore[attr-defined]
             "first",
+        ),
+        Case(
+            "InstanceNorm",
+            lambda: einn.Norm("b [s...] c"),
+            lambda: torch.nn.InstanceNorm2d(c, affine=True),
+            old_layer(lambda m: m.Norm("b [s...] c")),  # type: ignore[attr-defined]
+            "first",
+            min_rank=3,
         ),
         Case(
             "BatchNorm",
@@ -216,9 +226,14 @@ def _us(t: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", default="Linear,LayerNorm,GroupNorm,BatchNorm,RMSNorm,Dropout")
+    parser.add_argument(
+        "--layers",
+        default="Linear,LayerNorm,GroupNorm,InstanceNorm,BatchNorm,RMSNorm,Dropout",
+    )
     parser.add_argument("--modes", default="eager,compile", help="eager and/or compile")
-    parser.add_argument("--sizes", default="small,large", help="small (16, 32), large")
+    parser.add_argument(
+        "--sizes", default="small,large", help="small (16, 32), medium (16, 16, 16, 32), large"
+    )
     parser.add_argument("--large-batch", type=int, default=16, help="b of (b, 56, 56, 32)")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
     parser.add_argument("--repeats", type=int, default=5)
@@ -230,7 +245,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     layers = args.layers.split(",")
     cases = [case for case in _cases(32) if case.name in layers]
-    shapes = {"small": (16, 32), "large": (args.large_batch, 56, 56, 32)}
+    # medium: spatial size 256, below the 2048 from which torch's CPU channels-last group-norm
+    # backward is sound by itself (see einx_typed.backends._torch).
+    shapes = {
+        "small": (16, 32),
+        "medium": (16, 16, 16, 32),
+        "large": (args.large_batch, 56, 56, 32),
+    }
 
     header = (
         f"{'layer':<10} {'input':<16} {'mode':<8} {'pass':<8} "
@@ -242,6 +263,8 @@ def main() -> None:
     for size in args.sizes.split(","):
         x = torch.randn(shapes[size])
         for case in cases:
+            if x.ndim < case.min_rank:
+                continue
             for mode in args.modes.split(","):
                 for backward in (False, True):
                     t = _measure(

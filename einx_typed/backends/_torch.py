@@ -267,8 +267,12 @@ class TorchBackend:
 
         Layer norm and RMS norm go to ``layer_norm``/``rms_norm``; batch norm to
         ``native_batch_norm`` and group/instance norm to ``native_group_norm`` on a
-        channels-last view, which return the batch statistics alongside the output
-        (``var`` is recovered from ``1 / sqrt(var + epsilon)``).
+        channels-last view (see :func:`_group_norm_input` for what keeps its CPU backward
+        sound), which return the batch statistics alongside the output (``var`` is
+        recovered from ``1 / sqrt(var + epsilon)``).  What runs depends only on the shapes,
+        dtypes and devices of the operands, never on their strides, grad mode or
+        ``requires_grad``: the torch binder records one call per input signature, under
+        ``no_grad``, and replays it for every layout and autograd situation.
         """
         c = layout.channels
         weight = None if scale is None else _view(scale, (c,))
@@ -300,7 +304,7 @@ class TorchBackend:
             )
             return _view(y, x.shape), *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
         elif center:
-            image = _channels_first(x, layout)
+            image = _group_norm_input(x, layout, weight, shift)
             y, batch_mean, inv_std = torch.native_group_norm(
                 image, weight, shift, layout.batch, c, layout.length, layout.groups, epsilon
             )
@@ -344,24 +348,73 @@ def _view(t: Any, shape: Sequence[int]) -> Any:
     return t if tuple(t.shape) == tuple(shape) else t.reshape(shape)
 
 
-def _channels_first(x: Any, layout: NormLayout) -> Any:
-    """``x`` as ``(batch, channels, ...)`` in its own (channels-last) memory.
+_SOUND_CHANNELS_LAST_BACKWARD_LENGTH = 2048
+"""``HxW`` from which torch's CPU channels-last group-norm backward checks for a missing dX.
 
-    ``native_group_norm`` takes 2-D, or 4-D/5-D inputs that are contiguous in the standard or
-    the channels-last format; anything else is copied into channels-last.
+Its channels-last backward (``GroupNormBackwardKernelImplChannelsLastInternal`` in
+``aten/src/ATen/native/cpu/group_norm_kernel.cpp``) has two implementations, switched at
+``feature_map_threshold = 2048``.  The one for ``HxW < 2048`` writes the input gradient
+through ``dX.data_ptr()`` without checking that autograd asked for it; when it did not, dX
+is undefined and the write goes to a null pointer.  Measured on torch 2.13.0 (CPU, 1 and
+2 threads), through ``torch.nn.functional.group_norm`` / ``torch.native_group_norm``:
+
+* SIGSEGV exactly when all of: the input is 4-D/5-D and torch picks its channels-last
+  kernel (channels-last memory, also the ambiguous case of a tensor contiguous in both
+  formats, e.g. one channel); ``HxW < 2048`` (2047 crashes, 2048 does not, any batch
+  size, channel and group count; ``D*H*W`` for 5-D); grad mode on and weight or bias
+  requiring grad; and the backward does not need the input's gradient -- the input does
+  not require grad (a layer on data), or ``torch.autograd.grad(loss, [weight])`` /
+  ``loss.backward(inputs=[weight])`` asks only for parameters although it does.
+  float16, bfloat16, float32 and float64 alike.
+* Sound: every standard-contiguous (channels-first) input, 2-D and 3-D inputs (torch
+  gives them its contiguous kernel), ``HxW >= 2048``, an input whose gradient is needed,
+  weight and bias not requiring grad, ``no_grad`` / ``inference_mode``,
+  ``torch.func.grad`` over the parameters, double backward (``create_graph=True``).
+  Outputs and the gradients computed match a float64 reference.
+* ``layer_norm``, ``rms_norm``, ``native_batch_norm`` (training) and ``batch_norm``
+  (running statistics), which this backend runs on 2-D rows, are sound in every
+  combination of memory format (contiguous, channels-last, strided), input/parameter
+  ``requires_grad``, grad mode, dtype and rank (2-D to 5-D).
+"""
+
+
+def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any | None) -> Any:
+    """``x`` as ``native_group_norm``'s ``(batch, channels, ...)`` input, safe to differentiate.
+
+    2-D (contiguous) when ``length == 1``, else 4-D/5-D in channels-last memory: a view of
+    ``x`` when it is channels-last already (the usual ``(b, ..., c)`` layout), else a copy.
+    The calls are the same for every stride, so a recorded call replays for any layout.
+
+    On CPU below :data:`_SOUND_CHANNELS_LAST_BACKWARD_LENGTH`, torch's channels-last
+    backward crashes whenever weight or bias gradients are computed without the input's
+    (see there).  Which autograd situation a call meets is not known here (the torch
+    binder records under ``no_grad`` and replays for any), so the input then gets a zero
+    added whose autograd graph runs through weight and bias: a product or sum over empty
+    slices of them, exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight
+    or bias gradient is asked for, the input's is too, so the kernel always computes dX.
+    The forward is the same kernel on the same values: the output is the channels-last
+    kernel's bit for bit (up to the sign of zeros).  The cost is one elementwise pass and
+    a few tiny ops in the forward and a sum over dX in the backward; on one CPU thread
+    with torch 2.13, about +10% forward / +20% forward+backward for 16x16 images
+    (16x16x16x32), +15% / +40% for 8x8 images, nothing from 2048 pixels on.
     """
-    batch, c = layout.batch, layout.channels
-    if layout.length == 1:
-        image = _view(x, (batch, c))
-        return image if image.is_contiguous() else image.contiguous()
+    batch, c, length = layout.batch, layout.channels, layout.length
+    if length == 1:
+        return _view(x, (batch, c)).contiguous()
     if x.ndim in (4, 5) and x.shape[0] == batch and x.shape[-1] == c:
         image = x.movedim(-1, 1)
     else:
-        image = x.reshape(batch, layout.length, 1, c).permute(0, 3, 1, 2)
+        image = x.reshape(batch, length, 1, c).permute(0, 3, 1, 2)
     layout_format = torch.channels_last if image.ndim == 4 else torch.channels_last_3d
-    if image.is_contiguous(memory_format=layout_format) or image.is_contiguous():
-        return image
-    return image.contiguous(memory_format=layout_format)
+    image = image.contiguous(memory_format=layout_format)
+    if length < _SOUND_CHANNELS_LAST_BACKWARD_LENGTH and x.device.type == "cpu":
+        if weight is not None and shift is not None:
+            image = image + torch.dot(weight[:0], shift[:0])  # one op for both
+        elif weight is not None:
+            image = image + weight[:0].sum()
+        elif shift is not None:
+            image = image + shift[:0].sum()
+    return image
 
 
 def _fusable(x: Any, *others: Any) -> bool:
