@@ -269,10 +269,9 @@ class TorchBackend:
         ``native_batch_norm`` and group/instance norm to ``native_group_norm`` on a
         channels-last view (see :func:`_group_norm_input` for what keeps its CPU backward
         sound), which return the batch statistics alongside the output (``var`` is
-        recovered from ``1 / sqrt(var + epsilon)``).  What runs depends only on the shapes,
-        dtypes and devices of the operands, never on their strides, grad mode or
-        ``requires_grad``: the torch binder records one call per input signature, under
-        ``no_grad``, and replays it for every layout and autograd situation.
+        recovered from ``1 / sqrt(var + epsilon)``).  Which kernel runs depends only on the
+        shapes, dtypes and devices of the operands, never on their strides: a layer's
+        program gives the same numbers for every layout of one shape.
         """
         c = layout.channels
         weight = None if scale is None else _view(scale, (c,))
@@ -304,7 +303,12 @@ class TorchBackend:
             )
             return _view(y, x.shape), *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
         elif center:
-            image = _group_norm_input(x, layout, weight, shift)
+            try:
+                image = _group_norm_input(x, layout, weight, shift)
+            except RuntimeError:  # torch.func.vmap cannot ask for a channels-last layout
+                return _normalize_composed(
+                    x, layout, weight, shift, epsilon, center, mean, var, with_stats
+                )
             y, batch_mean, inv_std = torch.native_group_norm(
                 image, weight, shift, layout.batch, c, layout.length, layout.groups, epsilon
             )
@@ -326,10 +330,13 @@ class TorchBackend:
         return self.matmul(x, weight) + bias
 
     def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
-        news = tuple(new.detach() for new in news)
-        if len({(t.dtype, t.device) for t in (*olds, *news)}) == 1:
-            return tuple(torch._foreach_lerp(list(olds), list(news), 1.0 - keep))
-        return tuple(torch.lerp(old, new.to(old.dtype), 1.0 - keep) for old, new in zip(olds, news))
+        targets = [new.detach() if new.requires_grad else new for new in news]
+        try:
+            return tuple(torch._foreach_lerp(list(olds), targets, 1.0 - keep))  # one kernel
+        except RuntimeError:  # the pairs differ in dtype or device
+            return tuple(
+                torch.lerp(old, new.to(old), 1.0 - keep) for old, new in zip(olds, targets)
+            )
 
     def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
         if rng is None:
@@ -343,9 +350,9 @@ class TorchBackend:
         return rng  # a Generator advances with every draw: one is enough for all items
 
 
-def _view(t: Any, shape: Sequence[int]) -> Any:
+def _view(t: Any, shape: tuple[int, ...]) -> Any:
     """``t`` reshaped to ``shape``; ``t`` itself if it has that shape (saves a call)."""
-    return t if tuple(t.shape) == tuple(shape) else t.reshape(shape)
+    return t if t.shape == shape else t.reshape(shape)
 
 
 _SOUND_CHANNELS_LAST_BACKWARD_LENGTH = 2048
@@ -387,10 +394,11 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
 
     On CPU below :data:`_SOUND_CHANNELS_LAST_BACKWARD_LENGTH`, torch's channels-last
     backward crashes whenever weight or bias gradients are computed without the input's
-    (see there).  Which autograd situation a call meets is not known here (the torch
-    binder records under ``no_grad`` and replays for any), so the input then gets a zero
-    added whose autograd graph runs through weight and bias: a product or sum over empty
-    slices of them, exactly 0 whatever their values (no ``0 * inf``).  Whenever a weight
+    (see there).  Whether a later backward asks for the input's gradient is not known in
+    the forward (``autograd.grad(loss, [weight])`` does not), so whenever grad mode is on
+    and weight or bias require grad, the input gets a zero added whose autograd graph
+    runs through weight and bias: a product or sum over empty slices of them, exactly 0
+    whatever their values (no ``0 * inf``).  Whenever a weight
     or bias gradient is asked for, the input's is too, so the kernel always computes dX.
     The forward is the same kernel on the same values: the output is the channels-last
     kernel's bit for bit (up to the sign of zeros).  The cost is one elementwise pass and
@@ -407,7 +415,12 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
         image = x.reshape(batch, length, 1, c).permute(0, 3, 1, 2)
     layout_format = torch.channels_last if image.ndim == 4 else torch.channels_last_3d
     image = image.contiguous(memory_format=layout_format)
-    if length < _SOUND_CHANNELS_LAST_BACKWARD_LENGTH and x.device.type == "cpu":
+    if (
+        length < _SOUND_CHANNELS_LAST_BACKWARD_LENGTH
+        and x.device.type == "cpu"
+        and torch.is_grad_enabled()
+        and any(p is not None and p.requires_grad for p in (weight, shift))
+    ):
         if weight is not None and shift is not None:
             image = image + torch.dot(weight[:0], shift[:0])  # one op for both
         elif weight is not None:
@@ -421,10 +434,13 @@ def _fusable(x: Any, *others: Any) -> bool:
     """Whether torch's fused kernels take these operands (one floating dtype and device)."""
     if not x.is_floating_point():
         return False
-    return all(
-        t is None or (isinstance(t, torch.Tensor) and t.dtype == x.dtype and t.device == x.device)
-        for t in others
-    )
+    dtype, device = x.dtype, x.device
+    for t in others:
+        if t is not None and (
+            not isinstance(t, torch.Tensor) or t.dtype != dtype or t.device != device
+        ):
+            return False
+    return True
 
 
 def _stats(
@@ -453,7 +469,9 @@ def _normalize_composed(
     with_stats: bool,
 ) -> tuple[Any, Any | None, Any | None]:
     """The general case from elementwise ops and one ``var_mean``."""
-    xg = x.reshape(layout.batch, layout.length, layout.groups, layout.group_size)
+    # channels // groups, not layout.group_size: torch.compile traces this function, and
+    # the property lives in a module that typeguard instruments during the tests.
+    xg = x.reshape(layout.batch, layout.length, layout.groups, layout.channels // layout.groups)
     batch_stats = var is None
     if var is None:
         if center:

@@ -294,16 +294,21 @@ def writes_state(training: bool, initializing: bool) -> bool:
 class LayerCall:
     """A resolved layer ready for a binder's hot path, for one backend and mode.
 
-    ``run(x, params, state, rng)`` returns ``(y, *new_state)``; ``variables`` lists every
-    parameter and state tensor it reads with the shape it needs, and ``writes_state``
-    whether the new state replaces the stored one (training after the init phase).
+    ``run(x, params, state, rng)`` returns ``(y, *new_state)`` (the state in the order of
+    ``state_names``); ``param_shapes`` and ``state_shapes`` list what it reads with the
+    shape it needs, and ``writes_state`` says whether the new state replaces the stored
+    one (training after the init phase).
     """
 
     resolved: Resolved
     run: Runner
-    variables: tuple[tuple[str, tuple[int, ...]], ...]
-    state_names: tuple[str, ...]
+    param_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    state_shapes: tuple[tuple[str, tuple[int, ...]], ...]
     writes_state: bool
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.state_shapes)
 
 
 def layer_call(
@@ -314,10 +319,8 @@ def layer_call(
     return LayerCall(
         resolved=resolved,
         run=resolved.runner(backend, training=training, initializing=initializing),
-        variables=tuple(
-            (name, p.shape) for name, p in (*resolved.params.items(), *resolved.state.items())
-        ),
-        state_names=tuple(resolved.state),
+        param_shapes=tuple((name, p.shape) for name, p in resolved.params.items()),
+        state_shapes=tuple((name, p.shape) for name, p in resolved.state.items()),
         writes_state=bool(resolved.state) and writes_state(training, initializing),
     )
 

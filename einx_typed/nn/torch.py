@@ -321,15 +321,16 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
         if call is None:
             call = self._call_for(shape, x.dtype)
         params, buffers = self._parameters, self._buffers
-        for name, needed in call.variables:
-            tensor = params.get(name, buffers.get(name))
-            if tensor is None or tensor.shape != needed:
-                actual = None if tensor is None else tensor.shape
-                _kit.check_variable(self.spec, name, actual, expected=needed, input_shape=shape)
+        for table, shapes in ((params, call.param_shapes), (buffers, call.state_shapes)):
+            for name, needed in shapes:
+                tensor = table.get(name)
+                if tensor is None or tensor.shape != needed:
+                    actual = None if tensor is None else tensor.shape
+                    _kit.check_variable(self.spec, name, actual, expected=needed, input_shape=shape)
         outputs = call.run(x, params, buffers, None)
         if call.writes_state:
             # New state is gradient-free (the ema primitive detaches it): no no_grad() needed.
-            torch._foreach_copy_([buffers[name] for name in call.state_names], outputs[1:])
+            torch._foreach_copy_([buffers[name] for name, _ in call.state_shapes], outputs[1:])
         if initializing:
             self._initializing = False
         return outputs[0]
