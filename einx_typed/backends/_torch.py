@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
@@ -276,45 +277,75 @@ class TorchBackend:
         c = layout.channels
         weight = None if scale is None else _view(scale, (c,))
         shift = None if bias is None else _view(bias, (c,))
-        if not _fusable(x, weight, shift, mean, var):
+        kernel = _fused_kernel(
+            layout,
+            epsilon,
+            center,
+            with_stats,
+            weight is not None,
+            shift is not None,
+            mean is not None,
+            var is not None,
+        )
+        if kernel is None or not _fusable(x, weight, shift, mean, var):
             return _normalize_composed(
                 x, layout, weight, shift, epsilon, center, mean, var, with_stats
             )
-        if var is not None:
-            if center and mean is not None and layout.batch == 1 and layout.groups == c:
-                rows = _view(x, (layout.length, c))
-                y = torch.nn.functional.batch_norm(
-                    rows, _view(mean, (c,)), _view(var, (c,)), weight, shift, False, 0.0, epsilon
-                )
-                return _view(y, x.shape), None, None
-        elif layout.length == 1 and layout.groups == 1 and not with_stats:
-            rows = _view(x, (layout.batch, c))
-            if center:
-                y = torch.nn.functional.layer_norm(rows, (c,), weight, shift, epsilon)
-                return _view(y, x.shape), None, None
-            y = torch.nn.functional.rms_norm(rows, (c,), weight, epsilon)
-            if shift is not None:
-                y = y + shift
-            return _view(y, x.shape), None, None
-        elif center and layout.batch == 1 and layout.groups == c:
-            rows = _view(x, (layout.length, c))
-            y, batch_mean, inv_std = torch.native_batch_norm(
-                rows, weight, shift, None, None, True, 0.0, epsilon
-            )
-            return _view(y, x.shape), *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
-        elif center:
-            try:
-                image = _group_norm_input(x, layout, weight, shift)
-            except RuntimeError:  # torch.func.vmap cannot ask for a channels-last layout
+        return kernel(x, weight, shift, mean, var)
+
+    def specialize(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Callable[..., Any] | None:
+        """A faster ``normalize`` for one program step: its kernel is chosen once, from the
+        step's shapes (``args`` hold abstract arrays), leaving only the dtype check per call."""
+        if method != "normalize":
+            return None
+        _, layout, scale, bias = args
+        c = layout.channels
+        if any(t is not None and t.shape != (c,) for t in (scale, bias)):
+            return None
+        static = (kwargs["epsilon"], kwargs["center"], kwargs["with_stats"])
+        kernel = _fused_kernel(
+            layout,
+            *static,
+            scale is not None,
+            bias is not None,
+            kwargs["mean"] is not None,
+            kwargs["var"] is not None,
+        )
+        fallback = self.normalize
+
+        def normalize(
+            x: Any,
+            layout: NormLayout,
+            scale: Any | None,
+            bias: Any | None,
+            *,
+            epsilon: float,
+            center: bool,
+            mean: Any | None = None,
+            var: Any | None = None,
+            with_stats: bool = False,
+        ) -> tuple[Any, Any | None, Any | None]:
+            if kernel is None:
                 return _normalize_composed(
-                    x, layout, weight, shift, epsilon, center, mean, var, with_stats
+                    x, layout, scale, bias, epsilon, center, mean, var, with_stats
                 )
-            y, batch_mean, inv_std = torch.native_group_norm(
-                image, weight, shift, layout.batch, c, layout.length, layout.groups, epsilon
+            if _fusable(x, scale, bias, mean, var):
+                return kernel(x, scale, bias, mean, var)
+            return fallback(
+                x,
+                layout,
+                scale,
+                bias,
+                epsilon=epsilon,
+                center=center,
+                mean=mean,
+                var=var,
+                with_stats=with_stats,
             )
-            y = _view(y if y.ndim == 2 else y.movedim(1, -1), x.shape)
-            return y, *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
-        return _normalize_composed(x, layout, weight, shift, epsilon, center, mean, var, with_stats)
+
+        return normalize
 
     def unary(self, op: UnaryName, x: Any) -> Any:
         return _UNARY[op](x)
@@ -428,6 +459,88 @@ def _group_norm_input(x: Any, layout: NormLayout, weight: Any | None, shift: Any
         elif shift is not None:
             image = image + shift[:0].sum()
     return image
+
+
+_Kernel = Callable[[Any, Any | None, Any | None, Any | None, Any | None], tuple[Any, Any, Any]]
+"""``(x, weight, shift, mean, var) -> (y, mean, var)`` with weight/shift of shape ``(c,)``."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _fused_kernel(
+    layout: NormLayout,
+    epsilon: float,
+    center: bool,
+    with_stats: bool,
+    has_weight: bool,
+    has_shift: bool,
+    has_mean: bool,
+    has_var: bool,
+) -> _Kernel | None:
+    """The fused torch kernel of a normalisation, chosen from what is known before a call;
+    ``None`` where torch has none (the composed path runs then)."""
+    c, batch, length, groups = layout.channels, layout.batch, layout.length, layout.groups
+
+    if has_var:
+        if not (center and has_mean and batch == 1 and groups == c):
+            return None
+        rows = (length, c)
+
+        def batch_norm_given(x: Any, w: Any, b: Any, mean: Any, var: Any) -> Any:
+            y = torch.batch_norm(
+                x.reshape(rows),
+                w,
+                b,
+                _view(mean, (c,)),
+                _view(var, (c,)),
+                False,
+                0.0,
+                epsilon,
+                False,
+            )
+            return _view(y, x.shape), None, None
+
+        return batch_norm_given
+    if length == 1 and groups == 1 and not with_stats:
+        rows = (batch, c)
+        if center:
+
+            def layer_norm(x: Any, w: Any, b: Any, mean: Any, var: Any) -> Any:
+                y = torch.layer_norm(_view(x, rows), (c,), w, b, epsilon, False)
+                return _view(y, x.shape), None, None
+
+            return layer_norm
+
+        def rms_norm(x: Any, w: Any, b: Any, mean: Any, var: Any) -> Any:
+            y = torch.rms_norm(_view(x, rows), (c,), w, epsilon)
+            return _view(y if b is None else y + b, x.shape), None, None
+
+        return rms_norm
+    if not center:
+        return None
+    if batch == 1 and groups == c:
+        rows = (length, c)
+
+        def batch_norm(x: Any, w: Any, b: Any, mean: Any, var: Any) -> Any:
+            y, batch_mean, inv_std = torch.native_batch_norm(
+                _view(x, rows), w, b, None, None, True, 0.0, epsilon
+            )
+            stats = _stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
+            return _view(y, x.shape), *stats
+
+        return batch_norm
+
+    def group_norm(x: Any, w: Any, b: Any, mean: Any, var: Any) -> Any:
+        try:
+            image = _group_norm_input(x, layout, w, b)
+        except RuntimeError:  # torch.func.vmap cannot ask for a channels-last layout
+            return _normalize_composed(x, layout, w, b, epsilon, center, mean, var, with_stats)
+        y, batch_mean, inv_std = torch.native_group_norm(
+            image, w, b, batch, c, length, groups, epsilon
+        )
+        y = _view(y if y.ndim == 2 else y.movedim(1, -1), x.shape)
+        return y, *_stats(x, layout, batch_mean, inv_std, epsilon, with_stats)
+
+    return group_norm
 
 
 def _fusable(x: Any, *others: Any) -> bool:

@@ -282,6 +282,15 @@ def _instr_refs(instr: Instr) -> Iterator[int]:
         yield from _refs(v)
 
 
+def _rename_to(value: Any, values: Mapping[int, Any]) -> Any:
+    """``value`` with every :class:`Ref` replaced by ``values[ref.index]``."""
+    if isinstance(value, Ref):
+        return values[value.index]
+    if isinstance(value, tuple):
+        return tuple(_rename_to(v, values) for v in value)
+    return value
+
+
 def _rename(value: Any, alias: Mapping[int, int]) -> Any:
     if isinstance(value, Ref):
         target = alias.get(value.index)
@@ -471,7 +480,12 @@ _LITERALS: Final = (bool, int, str, type(None))
 
 
 def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ...]]:
-    """Python source for ``program`` on ``backend``, compiled once."""
+    """Python source for ``program`` on ``backend``, compiled once.
+
+    A backend may offer ``specialize(method, args, kwargs)``: called once per step with the
+    step's arguments (values as abstract arrays: their shapes and trace-time dtypes), it
+    returns a function with the method's signature made for that step, or ``None``.
+    """
     namespace: dict[str, Any] = {}
     functions: dict[str, str] = {}
     constants: dict[int, str] = {}
@@ -497,6 +511,22 @@ def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ..
             namespace[name] = getattr(backend, method)
         return name
 
+    specialize = getattr(backend, "specialize", None)
+
+    def kernel(instr: Instr) -> str | None:
+        """A backend's own function for this one step, if it offers one."""
+        if specialize is None:
+            return None
+        abstract = {i: program.avals[i] for i in _instr_refs(instr)}
+        args = _rename_to(instr.args, abstract)
+        kwargs = {k: _rename_to(v, abstract) for k, v in instr.kwargs}
+        fn = specialize(instr.method, args, kwargs)
+        if fn is None:
+            return None
+        name = f"k{len(namespace)}"
+        namespace[name] = fn
+        return name
+
     used = {i for instr in program.instrs for i in _instr_refs(instr)} | set(program.outputs)
     lines = [f"def program({', '.join(program.groups)}):"]
     for index, where in enumerate(program.inputs):
@@ -506,7 +536,7 @@ def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ..
     for instr in program.instrs:
         args = [constant(a) for a in instr.args]
         args += [f"{k}={constant(v)}" for k, v in instr.kwargs]
-        call = f"{function(instr.method)}({', '.join(args)})"
+        call = f"{kernel(instr) or function(instr.method)}({', '.join(args)})"
         targets = [("_" if o is None else f"v{o}") for o in instr.outputs]
         if instr.multi:
             lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")
