@@ -41,6 +41,7 @@ notation-demo: install
 bench: install
 	$(BIN)/python benchmarks/bench_ops.py
 	$(BIN)/python benchmarks/bench_torch_layers.py
+	$(BIN)/python benchmarks/bench_first_call.py
 	$(BIN)/python benchmarks/bench_jax_layers.py
 
 clean:
