@@ -128,6 +128,16 @@ class Program:
         """The backend primitives called, in order."""
         return tuple(instr.method for instr in self.instrs)
 
+    def output_arrays(self) -> tuple[AbstractArray, ...]:
+        """The shape and trace-time dtype of every output."""
+        arrays = []
+        for index in self.outputs:
+            aval = self.avals[index]
+            if not isinstance(aval, AbstractArray):
+                raise RuntimeError("einx_typed internal error: a program returns a non-array")
+            arrays.append(aval)
+        return tuple(arrays)
+
     def compile(self, backend: Backend) -> Callable[..., tuple[Any, ...]]:
         """This program as a Python function on ``backend`` (generated once per backend)."""
         fn = self._compiled.get(backend.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
@@ -192,18 +193,16 @@ class Resolved:
 
         def output_spec(x: Tensor, *_: object) -> Any:
             shape = tuple(x.shape)
-            probes = [self._probe(shape, size) for size in _PROBE_LENGTHS]
-            found = [p for p in probes if p is not None][:2]
+            probes = (self._probe(shape, size) for size in _PROBE_LENGTHS)
+            found = list(itertools.islice((p for p in probes if p is not None), 2))
             if len(found) < 2:
                 self.spec.resolve(tuple(d or 1 for d in shape), self.dtype)  # raises why
                 raise OperationError(f"{self.spec!r} does not fit an input of shape {shape}.")
-            programs = [r.program(**mode) for r in found]
-            outputs = [[p.avals[o] for o in p.outputs] for p in programs]
-            specs = []
-            for first, second in zip(*outputs):
-                assert isinstance(first, AbstractArray) and isinstance(second, AbstractArray)
-                dims = tuple(a if a == b else None for a, b in zip(first.shape, second.shape))
-                specs.append((dims, first.dtype))
+            first, second = (r.program(**mode).output_arrays() for r in found)
+            specs = [
+                (tuple(a if a == b else None for a, b in zip(one.shape, two.shape)), one.dtype)
+                for one, two in zip(first, second)
+            ]
             return specs[0], dict(zip(self.state, specs[1:]))
 
         result: tuple[Tensor, dict[str, Tensor]] = call_deferred(
