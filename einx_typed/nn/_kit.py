@@ -404,3 +404,42 @@ def check_param_shape(
         axis_values=dict(axes),
         hint="Feed inputs whose axes agree with the existing parameters, or build a new layer.",
     )
+
+
+# --------------------------------------------------------------------------- equinox binder
+# Added for einx_typed.nn.equinox (framework-neutral; other binders may use them too).
+
+
+def random_init(init: InitSpec) -> bool:
+    """Whether drawing ``init`` needs randomness (a key or a generator).
+
+    Constants (zeros, ones, ``Constant``) do not, so a binder whose framework passes keys
+    explicitly (JAX) can create them without one: a norm's parameters and EMA statistics.
+    """
+    return isinstance(init, Normal | TruncatedNormal | LecunTruncatedNormal)
+
+
+def reads_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
+    """Whether ``resolved``'s program for this mode uses its random generator.
+
+    True for dropout in training; a binder whose framework passes keys explicitly asks for
+    one only then (and names the layer when it is missing).
+    """
+    training, initializing = state_mode(training, initializing, bool(resolved.state))
+    program = resolved.program(training=training, initializing=initializing)
+    sources = {i for i, source in enumerate(program.inputs) if source.group == "rng"}
+    return any(
+        _refers_to(value, sources)
+        for instr in program.instrs
+        for value in (*instr.args, *(v for _, v in instr.kwargs))
+    ) or any(index in sources for index in program.outputs)
+
+
+def _refers_to(value: object, indices: set[int]) -> bool:
+    from einx_typed.backends.program import Ref  # here: appended section, imports above are shared
+
+    if isinstance(value, Ref):
+        return value.index in indices
+    if isinstance(value, tuple | list):
+        return any(_refers_to(v, indices) for v in value)
+    return False
