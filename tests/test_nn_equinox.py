@@ -331,12 +331,12 @@ def test_spec_files_build_and_match_apply() -> None:
     y, new_state = eqx.filter_jit(lambda m, x, s, key: m(x, s, rng=key))(model, x, state, KEY)
     _equal(y, expected)
     _equal(_stats(model, new_state), expected_state)
-    # digits_mixer has no state: einx 0.3.0's way, parameters from the first call.  Eager
-    # calls run one compiled program per item, so XLA may fuse across items differently.
-    mixer = einn.from_spec(einx_typed.config.load(ROOT / "specs" / "digits_mixer.toml"))
-    y = mixer(x, rng=KEY)
+    # digits_mixer has no state: a plain module (the first-call way is tested elsewhere).
+    mixer_spec = einx_typed.config.load(ROOT / "specs" / "digits_mixer.toml")
+    mixer = einn.from_spec(mixer_spec, key=KEY, input_shape=x.shape)
+    assert set(_params(mixer)) == set(mixer_spec.resolve(x.shape).params)
     expected, _ = _jit_apply(mixer, x.shape, training=True)(_params(mixer), x, rng=KEY)
-    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    _equal(eqx.filter_jit(lambda m, x, key: m(x, rng=key))(mixer, x, KEY), expected)
 
 
 # ----------------------------------------------------------------------------- norms
@@ -540,7 +540,8 @@ def test_serialise_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     model = jax.tree.map(lambda a: a * 1.5 if eqx.is_inexact_array(a) else a, model)
     path = tmp_path / "model.eqx"
     eqx.tree_serialise_leaves(path, (model, state))
-    like = make(spec, key=jax.random.key(9), input_shape=(16, 8, 8))
+    # The skeleton to load into, without drawing parameters (Equinox's idiom).
+    like = eqx.filter_eval_shape(make, spec, key=jax.random.key(9), input_shape=(16, 8, 8))
     loaded, loaded_state = eqx.tree_deserialise_leaves(path, like)
     _equal(_params(loaded), _params(model))
     _equal(_stats(loaded, loaded_state), _stats(model, state))
@@ -583,3 +584,112 @@ def test_dropout_keys_and_inference_mode() -> None:
     assert eqx.nn.inference_mode(eqx.nn.inference_mode(layer), False).inference is False
     jitted = eqx.filter_jit(lambda m, x, key: m(x, key=key))
     _equal(jitted(layer, x, KEY), y)
+
+
+# ----------------------------------------------------------------------------- mistakes
+
+
+def _raises(error: type[Exception], match: str, fn: Callable[[], object]) -> str:
+    with pytest.raises(error, match=match) as info:
+        fn()
+    return str(info.value)
+
+
+def test_mistakes_are_einx_errors_that_name_the_layer() -> None:
+    linear = einn.Linear("b... [c1->c2]", c2=8)
+    x = _x((2, 4))
+    linear(x, rng=KEY)
+    named = "Linear('b... [c1->c2]', c2=8)"
+    # Wrong channel count after the first call, eager and under eqx.filter_jit.
+    assert named in _raises(einx.AxisSizeError, r"\(5, 8\)", lambda: linear(_x((2, 5))))
+    jitted = eqx.filter_jit(lambda m, x: m(x))
+    assert named in _raises(einx.AxisSizeError, "weight", lambda: jitted(linear, _x((2, 5))))
+    # A parameter replaced with one of the wrong shape.
+    wrong = eqx.tree_at(lambda m: m.bias, linear, jnp.zeros(3))
+    _raises(einx.AxisSizeError, "bias", lambda: wrong(x))
+    _raises(einx.RankError, "rank", lambda: linear(jnp.ones(())))
+    _raises(einx.RankError, "rank", lambda: einn.Norm("b [s...] c")(jnp.ones((3,))))
+    assert named in _raises(einx.OperationError, "JAX array", lambda: linear([[1.0] * 4]))
+    # The first call creates parameters: it needs a key, and must run eagerly.
+    fresh = einn.Linear("b [c1->c2]", c2=3)
+    _raises(einx.OperationError, r"Linear\('b \[c1->c2\]', c2=3\) needs a key", lambda: fresh(x))
+    first = eqx.filter_jit(lambda m, x, key: m(x, rng=key))
+    _raises(einx.OperationError, "eagerly", lambda: first(fresh, x, KEY))
+    assert fresh.weight is None
+    # Dropout needs a PRNG key in training, eager or traced, but only one kind of key.
+    dropout = einn.Dropout("[...]", drop_rate=0.2)
+    named = "Dropout('[...]', drop_rate=0.2)"
+    assert named in _raises(einx.OperationError, "needs a key", lambda: dropout(x))
+    _raises(einx.OperationError, "needs a key", lambda: eqx.filter_jit(dropout)(x))
+    _raises(einx.OperationError, "PRNG key", lambda: dropout(x, rng=3))
+    _raises(einx.OperationError, "both", lambda: dropout(x, rng=KEY, key=KEY))
+    # Statistics live in a State made with the module.
+    norm, state = eqx.nn.make_with_state(einn.Norm)("[b] c", decay_rate=0.9, c=4)
+    _raises(einx.OperationError, "without one", lambda: norm(x))
+    _raises(einx.OperationError, "eqx.nn.State", lambda: norm(x, {"mean": 0}))
+    _raises(einx.AxisSizeError, "c", lambda: norm(_x((2, 5)), state))
+    _raises(einx.SpecError, "axis values", lambda: einn.Norm("[b] c", decay_rate=0.9))
+    _raises(einx.SpecError, "key=", lambda: einn.Linear("b [c1->c2]", c2=3, key=KEY))
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_integer_and_bool_inputs_to_norm_and_dropout(dtype: Any) -> None:
+    x = jnp.ones((2, 4), dtype)
+    message = _raises(einx.OperationError, "floating", lambda: einn.Norm("b... [c]")(x))
+    assert "Norm('b... [c]')" in message
+    dropout = einn.Dropout("[...]", drop_rate=0.2)
+    _raises(einx.OperationError, "Dropout", lambda: dropout(x, rng=KEY))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "foo", bool, None, "float64"])
+def test_a_dtype_argument_that_is_no_float(dtype: object) -> None:
+    _raises(einx.SpecError, "dtype", lambda: einn.Linear("b [c1->c2]", c2=3, dtype=dtype))
+    if dtype is None:
+        return  # einn.param's default: the module's dtype
+    x = _x((2, 4))
+    _raises(
+        einx.SpecError,
+        "dtype",
+        lambda: einx.add(
+            "b [c]", x, einn.param(eqx.nn.Identity(), name="x", dtype=dtype, init=0.0)
+        ),
+    )
+
+
+def test_param_mistakes() -> None:
+    class Module(eqx.Module):
+        weight: jax.Array | None = None
+
+    x = _x((2, 4))
+    _raises(
+        einx.OperationError,
+        "needs rng",
+        lambda: einx.dot("b [c1->c2]", x, einn.param(Module()), c2=3),
+    )
+    _raises(
+        einx.SpecError,
+        "init",
+        lambda: einx.dot("b [c1->c2]", x, einn.param(Module(), init="bogus", rng=KEY), c2=3),
+    )
+    _raises(
+        einx.OperationError,
+        "no field 'w'",
+        lambda: einx.dot("b [c1->c2]", x, einn.param(Module(), name="w", rng=KEY), c2=3),
+    )
+    module = Module()
+    einx.dot("b [c1->c2]", x, einn.param(module, rng=KEY), c2=3)
+    _raises(
+        einx.AxisSizeError, "shape", lambda: einx.dot("b [c1->c2]", x, einn.param(module), c2=5)
+    )
+
+
+def test_threads_make_the_first_call_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    layer = einn.Linear("b... [c1->c2]", c2=4)
+    x = _x((3, 6))
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: layer(x, rng=KEY), range(4)))
+    for y in outputs[1:]:
+        _equal(y, outputs[0])
+    _equal(layer(x), outputs[0])

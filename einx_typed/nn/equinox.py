@@ -25,6 +25,7 @@ statistics and updates them, as ``eqx.nn.BatchNorm(mode="batch")`` does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final, TypeAlias, cast, final
@@ -97,6 +98,23 @@ def _shifted(init: JaxInit, mean: float) -> JaxInit:
 _INITIALIZERS: Final = _JaxInitializers()
 
 
+@final
+class _HostInitializers:
+    """Constants filled by numpy and put on the device: no XLA compilation per shape."""
+
+    def constant(self, value: float) -> JaxInit:
+        return lambda key, shape, dtype: jnp.asarray(np.full(shape, value, jnp.dtype(dtype)))
+
+    def normal(self, mean: float, std: float) -> JaxInit:
+        return _INITIALIZERS.normal(mean, std)
+
+    def truncated_normal(self, mean: float, std: float) -> JaxInit:
+        return _INITIALIZERS.truncated_normal(mean, std)
+
+
+_HOST_INITIALIZERS: Final = _HostInitializers()
+
+
 def _dtype_name(dtype: object) -> str:
     try:
         resolved = None if dtype is None or isinstance(dtype, bool) else jnp.dtype(cast(Any, dtype))
@@ -141,14 +159,38 @@ def _checked_rng(spec: LayerSpec, rng: object, key: object) -> Any:
 
 
 def _draw(table: Mapping[str, ParamSpec], names: Sequence[str], key: Any) -> dict[str, jax.Array]:
-    """Initial values of ``names`` from ``table``; one subkey per entry of the table."""
-    keys = None if key is None else jax.random.split(key, len(table))
-    values = {}
-    for index, (name, spec) in enumerate(table.items()):
-        if name in names:
-            init = _kit.framework_initializer(spec.init, spec.shape, _INITIALIZERS)
-            values[name] = init(None if keys is None else keys[index], spec.shape, spec.dtype)
-    return values
+    """Initial values of ``names`` from ``table``; one subkey per entry of the table.
+
+    Constants are made on the host (no compilation), random values by one jitted draw.
+    """
+    wanted = [name for name in table if name in names]
+    drawn = [name for name in wanted if _kit.random_init(table[name].init)]
+    values = _drawer(tuple(table.items()), tuple(drawn))(key) if drawn else {}
+    for name in wanted:
+        if name not in values:
+            spec = table[name]
+            init = _kit.framework_initializer(spec.init, spec.shape, _HOST_INITIALIZERS)
+            values[name] = init(None, spec.shape, spec.dtype)
+    return {name: values[name] for name in wanted}
+
+
+@functools.lru_cache(maxsize=256)
+def _drawer(
+    entries: tuple[tuple[str, ParamSpec], ...], names: tuple[str, ...]
+) -> Callable[[Any], dict[str, jax.Array]]:
+    """The draw of ``names`` as one jitted function: one compilation per layer shape
+    instead of one per primitive of every initialiser (eager random draws are slow)."""
+
+    def draw(key: Any) -> dict[str, jax.Array]:
+        keys = None if key is None else jax.random.split(key, len(entries))
+        values = {}
+        for index, (name, spec) in enumerate(entries):
+            if name in names:
+                init = _kit.framework_initializer(spec.init, spec.shape, _INITIALIZERS)
+                values[name] = init(None if keys is None else keys[index], spec.shape, spec.dtype)
+        return values
+
+    return jax.jit(draw)
 
 
 def _variable_fields(cls: type) -> tuple[str, ...]:
