@@ -317,7 +317,7 @@ def test_every_floating_dtype_trains_under_filter_jit(dtype: str) -> None:
         assert np.all(np.isfinite(np.asarray(y, np.float32)))
 
 
-def test_spec_files_build_and_match_apply() -> None:
+def test_mlp_spec_file_builds_and_matches_apply() -> None:
     x = _x((16, 8, 8))
     # digits_mlp has batch norms: make_with_state needs their shapes, from input_shape.
     spec = einx_typed.config.load(ROOT / "specs" / "digits_mlp.toml")
@@ -331,7 +331,11 @@ def test_spec_files_build_and_match_apply() -> None:
     y, new_state = eqx.filter_jit(lambda m, x, s, key: m(x, s, rng=key))(model, x, state, KEY)
     _equal(y, expected)
     _equal(_stats(model, new_state), expected_state)
+
+
+def test_mixer_spec_file_builds_and_matches_apply() -> None:
     # digits_mixer has no state: a plain module (the first-call way is tested elsewhere).
+    x = _x((16, 8, 8))
     mixer_spec = einx_typed.config.load(ROOT / "specs" / "digits_mixer.toml")
     mixer = einn.from_spec(mixer_spec, key=KEY, input_shape=x.shape)
     assert set(_params(mixer)) == set(mixer_spec.resolve(x.shape).params)
