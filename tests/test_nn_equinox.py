@@ -697,3 +697,29 @@ def test_threads_make_the_first_call_at_once() -> None:
     for y in outputs[1:]:
         _equal(y, outputs[0])
     _equal(layer(x), outputs[0])
+
+
+# ----------------------------------------------------------------------------- kit additions
+
+
+def test_every_registered_spec_type_has_an_equinox_module() -> None:
+    from einx_typed.layers import SPEC_TYPES, module_name
+
+    for cls in SPEC_TYPES.values():
+        if cls is not SequentialSpec:
+            assert module_name(cls) in einn._MODULES
+
+
+def test_kit_random_init_and_reads_rng() -> None:
+    from einx_typed.layers import Constant, LecunTruncatedNormal, Normal, Ones, Zeros
+    from einx_typed.nn import _kit
+
+    assert not any(_kit.random_init(init) for init in (Zeros(), Ones(), Constant(0.5)))
+    assert all(_kit.random_init(init) for init in (Normal(1.0), LecunTruncatedNormal((0,))))
+    dropout = DropoutSpec("[b] ...", 0.5).resolve((4, 3))
+    assert _kit.reads_rng(dropout, training=True)
+    assert not _kit.reads_rng(dropout, training=False)
+    for spec in (LinearSpec("b [c1->c2]", axes={"c2": 3}), NormSpec("[b] c", decay_rate=0.9)):
+        assert not _kit.reads_rng(spec.resolve((4, 3)), training=True)
+    mixed = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 3}), DropoutSpec("[...]", 0.1)])
+    assert _kit.reads_rng(mixed.resolve((4, 3)), training=True)
