@@ -723,3 +723,24 @@ def test_kit_random_init_and_reads_rng() -> None:
         assert not _kit.reads_rng(spec.resolve((4, 3)), training=True)
     mixed = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 3}), DropoutSpec("[...]", 0.1)])
     assert _kit.reads_rng(mixed.resolve((4, 3)), training=True)
+
+
+def test_parameters_moved_to_another_dtype_later() -> None:
+    spec = SequentialSpec(
+        [LinearSpec("b [c1->c2]", axes={"c2": 8}), NormSpec("[b] c", decay_rate=0.9), "gelu"]
+    )
+    model, state = eqx.nn.make_with_state(einn.from_spec)(spec, key=KEY, input_shape=(4, 6))
+    x = _x((4, 6))
+
+    def cast(tree: Any) -> Any:
+        return jax.tree.map(
+            lambda a: a.astype(jnp.bfloat16) if eqx.is_inexact_array(a) else a, tree
+        )
+
+    moved, moved_state = cast(model), cast(state)
+    expected, _ = model(x, state)
+    run = eqx.filter_jit(lambda m, s, x: m(x, s))
+    y, new_state = run(moved, moved_state, x.astype(jnp.bfloat16))
+    assert y.dtype == jnp.bfloat16
+    assert new_state.get(moved.layers[1].mean).dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=0.05, atol=0.05)
