@@ -408,6 +408,19 @@ class LayerModule(hk.Module):
         setattr(__init__, "__signature__", _kit.constructor_signature(cls.spec_type, extra))  # noqa: B010
         setattr(cls, "__init__", __init__)  # noqa: B010  (help() shows the spec's fields)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> LayerModule:
+        # Haiku's own check (before __init__ runs) raises a ValueError; this one comes first.
+        try:
+            hk.running_init()
+        except ValueError:
+            raise OperationError(
+                f"einn.{cls.__name__}: Haiku modules can only be created inside a function "
+                "transformed by hk.transform or hk.transform_with_state.",
+                hint="Create the module inside the function passed to hk.transform.",
+            ) from None
+        module: LayerModule = super().__new__(cls)
+        return module
+
     def __init__(self, *args: Any, dtype: DTypeLike = "float32", **kwargs: Any) -> None:
         name = kwargs.pop(self.name_argument, None)
         spec = _kit.spec_from_arguments(self.spec_type, args, kwargs)
