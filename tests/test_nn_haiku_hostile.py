@@ -137,8 +137,15 @@ DTYPE_SPECS = {
 }
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-@pytest.mark.parametrize("name", sorted(DTYPE_SPECS))
+DTYPE_CASES = [
+    (name, dtype)
+    for name in sorted(DTYPE_SPECS)
+    for dtype in ("float16", "bfloat16")
+    if name != "dropout" or dtype == "bfloat16"  # a mask's compile is slow; one dtype will do
+]
+
+
+@pytest.mark.parametrize(("name", "dtype"), DTYPE_CASES)
 def test_dtype_at_construction_equals_resolved_apply(name: str, dtype: str) -> None:
     spec = DTYPE_SPECS[name]
     model = hk.transform_with_state(
@@ -210,14 +217,17 @@ def test_hk_vmap_per_example_equals_the_batched_layer() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["batchnorm", "mlp_dropout"])
-def test_no_leaked_tracers(name: str) -> None:
-    model = _model(name)
-    x = _x(name)
+def test_no_leaked_tracers() -> None:
+    model = _model("digits_mlp")  # EMA statistics and dropout
+    x = _x("digits_mlp")
     params, state = _init(model, x)
+
+    def loss(params: Any) -> jax.Array:
+        y, _ = model.apply(params, state, jax.random.key(1), x, True)
+        return jnp.sum(y)
+
     with jax.checking_leaks():
-        jax.jit(model.apply, static_argnums=4)(params, state, jax.random.key(1), x, True)
-        jax.grad(lambda p: model.apply(p, state, jax.random.key(1), x, True)[0].sum())(params)
+        jax.jit(jax.grad(loss))(params)
 
 
 # --- mistakes ----------------------------------------------------------------------------
