@@ -289,6 +289,9 @@ def test_mistakes_are_einx_errors_that_name_the_layer() -> None:
     add = hk.transform(lambda x: einx.add("b [c]", x, einn.param(name="bias")))
     params = add.init(KEY, x)
     _raises(AxisSizeError, "einn.param.*bias", lambda: add.apply(params, None, jnp.ones((4, 9))))
+    add_state = hk.transform_with_state(lambda x: einx.add("b [c]", x, hk.get_state))
+    params, state = add_state.init(KEY, x)  # hk.get_state itself does not compare shapes
+    _raises(AxisSizeError, "bias", lambda: add_state.apply(params, state, None, jnp.ones((4, 9))))
     _raises(
         SpecError,
         "foo",
