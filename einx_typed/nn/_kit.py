@@ -60,7 +60,9 @@ __all__ = [
     "describe_spec",
     "framework_initializer",
     "layer_call",
+    "mode_matters",
     "module_class",
+    "reads_rng",
     "spec_from_arguments",
     "state_mode",
     "writes_state",
@@ -419,39 +421,26 @@ def check_param_shape(
     )
 
 
-# --------------------------------------------------------------------------- Haiku binder
-# Added for einx_typed.nn.haiku: a functional framework draws a random key per call
-# (``hk.next_rng_key()``) and takes ``training`` as a call argument, so it needs to know
-# when a layer reads its key and when the mode makes a difference at all.
+# --------------------------------------------------------------------------- functional binders
+# Frameworks that hand out random keys per call (``hk.next_rng_key()``, Flax's ``make_rng``,
+# Equinox's explicit keys, a Keras ``SeedGenerator``) and take ``training`` as a call
+# argument need to know when a layer reads its key and when the mode matters at all.
 
 
-def _refers_to(value: object, index: int) -> bool:
-    from einx_typed.backends.program import Ref
+def reads_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
+    """Whether ``resolved``'s program for this mode (after the state rule) reads its key.
 
-    if isinstance(value, Ref):
-        return value.index == index
-    if isinstance(value, tuple | list):
-        return any(_refers_to(v, index) for v in value)
-    return False
-
-
-def needs_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
-    """Whether ``resolved``'s program for this mode reads its random key (dropout in
-    training); a binder then draws a key for the call, and only then."""
+    Dropout in training does; evaluation and every other layer do not. A binder draws a
+    key for the call only then, and names the layer when none is there.
+    """
     training, initializing = state_mode(training, initializing, bool(resolved.state))
-    program = resolved.program(training=training, initializing=initializing)
-    rng = [i for i, source in enumerate(program.inputs) if source.group == "rng"]
-    return any(
-        _refers_to(instr.args, index) or _refers_to(tuple(v for _, v in instr.kwargs), index)
-        for index in rng
-        for instr in program.instrs
-    ) or any(index in program.outputs for index in rng)
+    return resolved.program(training=training, initializing=initializing).reads("rng")
 
 
-def training_matters(resolved: Resolved) -> bool:
+def mode_matters(resolved: Resolved) -> bool:
     """Whether training and evaluation differ for ``resolved`` (EMA state or randomness).
 
     A binder whose ``training`` flag is a call argument may leave it optional where it
     makes no difference (``Linear``, a norm without EMA) and require it elsewhere.
     """
-    return bool(resolved.state) or needs_rng(resolved, training=True)
+    return bool(resolved.state) or reads_rng(resolved, training=True)

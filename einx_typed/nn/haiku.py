@@ -298,7 +298,7 @@ def _entry(module: LayerModule, key: _EntryKey) -> _Entry:
     _kit.check_input_dtype(spec, floating=floating, dtype=str(dtype), input_shape=shape)
     resolved = spec.resolve(shape, dtype=module.dtype)
     if training is None:
-        if _kit.training_matters(resolved):
+        if _kit.mode_matters(resolved):
             raise OperationError(
                 f"{_kit.describe_spec(spec)} behaves differently in training and evaluation "
                 "(EMA statistics or dropout), so it needs training=True or training=False.",
@@ -311,7 +311,7 @@ def _entry(module: LayerModule, key: _EntryKey) -> _Entry:
         call=call,
         params=tuple(_Variable.of(n, p) for n, p in resolved.params.items()),
         state=tuple(_Variable.of(n, p) for n, p in resolved.state.items()),
-        needs_rng=_kit.needs_rng(resolved, training=training, initializing=initializing),
+        needs_rng=_kit.reads_rng(resolved, training=training, initializing=initializing),
     )
     return _ENTRIES.add(key, entry)
 
