@@ -60,7 +60,9 @@ __all__ = [
     "describe_spec",
     "framework_initializer",
     "layer_call",
+    "mode_matters",
     "module_class",
+    "reads_rng",
     "spec_from_arguments",
     "state_mode",
     "writes_state",
@@ -419,8 +421,33 @@ def check_param_shape(
     )
 
 
+# --------------------------------------------------------------------------- functional binders
+# Frameworks that hand out random keys per call (``hk.next_rng_key()``, Flax's ``make_rng``,
+# Equinox's explicit keys, a Keras ``SeedGenerator``) and take ``training`` as a call
+# argument need to know when a layer reads its key and when the mode matters at all.
+
+
+def reads_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
+    """Whether ``resolved``'s program for this mode (after the state rule) reads its key.
+
+    Dropout in training does; evaluation and every other layer do not. A binder draws a
+    key for the call only then, and names the layer when none is there.
+    """
+    training, initializing = state_mode(training, initializing, bool(resolved.state))
+    return resolved.program(training=training, initializing=initializing).reads("rng")
+
+
+def mode_matters(resolved: Resolved) -> bool:
+    """Whether training and evaluation differ for ``resolved`` (EMA state or randomness).
+
+    A binder whose ``training`` flag is a call argument may leave it optional where it
+    makes no difference (``Linear``, a norm without EMA) and require it elsewhere.
+    """
+    return bool(resolved.state) or reads_rng(resolved, training=True)
+
+
 # --------------------------------------------------------------------------- equinox binder
-# Added for einx_typed.nn.equinox (framework-neutral; other binders may use them too).
+# Added for einx_typed.nn.equinox (framework-neutral; other binders may use it too).
 
 
 def random_init(init: InitSpec) -> bool:
@@ -430,29 +457,3 @@ def random_init(init: InitSpec) -> bool:
     explicitly (JAX) can create them without one: a norm's parameters and EMA statistics.
     """
     return isinstance(init, Normal | TruncatedNormal | LecunTruncatedNormal)
-
-
-def reads_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
-    """Whether ``resolved``'s program for this mode uses its random generator.
-
-    True for dropout in training; a binder whose framework passes keys explicitly asks for
-    one only then (and names the layer when it is missing).
-    """
-    training, initializing = state_mode(training, initializing, bool(resolved.state))
-    program = resolved.program(training=training, initializing=initializing)
-    sources = {i for i, source in enumerate(program.inputs) if source.group == "rng"}
-    return any(
-        _refers_to(value, sources)
-        for instr in program.instrs
-        for value in (*instr.args, *(v for _, v in instr.kwargs))
-    ) or any(index in sources for index in program.outputs)
-
-
-def _refers_to(value: object, indices: set[int]) -> bool:
-    from einx_typed.backends.program import Ref  # here: appended section, imports above are shared
-
-    if isinstance(value, Ref):
-        return value.index in indices
-    if isinstance(value, tuple | list):
-        return any(_refers_to(v, indices) for v in value)
-    return False
