@@ -404,3 +404,36 @@ def check_param_shape(
         axis_values=dict(axes),
         hint="Feed inputs whose axes agree with the existing parameters, or build a new layer.",
     )
+
+
+# --------------------------------------------------------------------------- Flax binder
+
+
+def reads_rng(resolved: Resolved, *, training: bool, initializing: bool) -> bool:
+    """Whether ``resolved``'s program for this mode (after the state rule) reads its ``rng``.
+
+    A binder whose framework hands out random keys on request (Flax's ``make_rng``) asks
+    for one only then: dropout in training does, evaluation and every other layer do not.
+    """
+    from einx_typed.backends.program import Ref
+
+    training, initializing = state_mode(training, initializing, bool(resolved.state))
+    program = resolved.program(training=training, initializing=initializing)
+    rng = frozenset(i for i, source in enumerate(program.inputs) if source.group == "rng")
+
+    def refers(value: object) -> bool:
+        if isinstance(value, Ref):
+            return value.index in rng
+        return isinstance(value, tuple) and any(refers(v) for v in value)
+
+    return any(
+        refers(instr.args) or refers(tuple(v for _, v in instr.kwargs)) for instr in program.instrs
+    )
+
+
+def mode_matters(resolved: Resolved) -> bool:
+    """Whether training and evaluation differ: EMA state, or randomness in training.
+
+    Binders whose mode is a call argument (Flax, Haiku) require it only then.
+    """
+    return bool(resolved.state) or reads_rng(resolved, training=True, initializing=False)
