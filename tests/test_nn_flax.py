@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -357,6 +358,20 @@ def test_layers_match_flax_with_copied_parameters(
     np.testing.assert_allclose(
         module.apply(variables, x), reference.apply(copied, x), rtol=1e-5, atol=1e-5
     )
+    # Gradients with respect to parameters and input; a weighted sum, since the input
+    # gradient of a plain sum through a norm is zero up to rounding.
+    weights = _x(module.apply(variables, x).shape, seed=3)
+
+    def loss(m: nn.Module, v: Any, x: jax.Array) -> jax.Array:
+        return jnp.sum(m.apply(v, x) * weights)
+
+    ours_grads = jax.jit(jax.grad(partial(loss, module), argnums=(0, 1)))(variables, x)
+    native_grads = jax.jit(jax.grad(partial(loss, reference), argnums=(0, 1)))(copied, x)
+    np.testing.assert_allclose(ours_grads[1], native_grads[1], rtol=1e-4, atol=1e-4)
+    for name, grad in ours_grads[0]["params"].items():
+        np.testing.assert_allclose(
+            grad, native_grads[0]["params"][rename.get(name, name)], rtol=1e-4, atol=1e-3
+        )
 
 
 def test_batchnorm_statistics_track_flax_batchnorm() -> None:
@@ -385,6 +400,21 @@ def test_batchnorm_statistics_track_flax_batchnorm() -> None:
     y, _ = _apply(ours, variables, x, training=False)
     np.testing.assert_allclose(
         y, native.apply(reference, x, use_running_average=True), rtol=1e-5, atol=1e-5
+    )
+    # Training gradients (batch statistics) with respect to the input and scale.
+    weights = _x(x.shape, seed=5)
+    ours_grads = jax.grad(
+        lambda v, x: jnp.sum(_apply(ours, v, x, training=True)[0] * weights), argnums=(0, 1)
+    )(variables, x)
+    native_grads = jax.grad(
+        lambda v, x: jnp.sum(
+            native.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0] * weights
+        ),
+        argnums=(0, 1),
+    )(reference, x)
+    np.testing.assert_allclose(ours_grads[1], native_grads[1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ours_grads[0]["params"]["scale"], native_grads[0]["params"]["scale"], rtol=1e-4, atol=1e-4
     )
 
 
