@@ -77,7 +77,7 @@ def check(model_name: str, mesh: Mesh, rules: Any) -> None:
         return {**variables, **updates, "params": params}, opt_state, loss
 
     def train(variables: Any, x: jax.Array, run: Any) -> tuple[Any, list[float]]:
-        opt_state = jax.jit(optimizer.init)(variables["params"])
+        opt_state = optimizer.init(variables["params"])
         losses = []
         for i in range(STEPS):
             variables, opt_state, loss = run(variables, opt_state, x, jax.random.key(10 + i))

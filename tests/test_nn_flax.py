@@ -403,14 +403,18 @@ def test_batchnorm_statistics_track_flax_batchnorm() -> None:
     )
     # Training gradients (batch statistics) with respect to the input and scale.
     weights = _x(x.shape, seed=5)
-    ours_grads = jax.grad(
-        lambda v, x: jnp.sum(_apply(ours, v, x, training=True)[0] * weights), argnums=(0, 1)
+    ours_grads = jax.jit(
+        jax.grad(
+            lambda v, x: jnp.sum(_apply(ours, v, x, training=True)[0] * weights), argnums=(0, 1)
+        )
     )(variables, x)
-    native_grads = jax.grad(
-        lambda v, x: jnp.sum(
-            native.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0] * weights
-        ),
-        argnums=(0, 1),
+    native_grads = jax.jit(
+        jax.grad(
+            lambda v, x: jnp.sum(
+                native.apply(v, x, use_running_average=False, mutable=["batch_stats"])[0] * weights
+            ),
+            argnums=(0, 1),
+        )
     )(reference, x)
     np.testing.assert_allclose(ours_grads[1], native_grads[1], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
