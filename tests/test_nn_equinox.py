@@ -710,21 +710,6 @@ def test_every_registered_spec_type_has_an_equinox_module() -> None:
             assert module_name(cls) in einn._MODULES
 
 
-def test_kit_random_init_and_reads_rng() -> None:
-    from einx_typed.layers import Constant, LecunTruncatedNormal, Normal, Ones, Zeros
-    from einx_typed.nn import _kit
-
-    assert not any(_kit.random_init(init) for init in (Zeros(), Ones(), Constant(0.5)))
-    assert all(_kit.random_init(init) for init in (Normal(1.0), LecunTruncatedNormal((0,))))
-    dropout = DropoutSpec("[b] ...", 0.5).resolve((4, 3))
-    assert _kit.reads_rng(dropout, training=True)
-    assert not _kit.reads_rng(dropout, training=False)
-    for spec in (LinearSpec("b [c1->c2]", axes={"c2": 3}), NormSpec("[b] c", decay_rate=0.9)):
-        assert not _kit.reads_rng(spec.resolve((4, 3)), training=True)
-    mixed = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 3}), DropoutSpec("[...]", 0.1)])
-    assert _kit.reads_rng(mixed.resolve((4, 3)), training=True)
-
-
 def test_parameters_moved_to_another_dtype_later() -> None:
     spec = SequentialSpec(
         [LinearSpec("b [c1->c2]", axes={"c2": 8}), NormSpec("[b] c", decay_rate=0.9), "gelu"]

@@ -710,23 +710,3 @@ def test_mistakes_are_einx_errors_naming_the_layer() -> None:
     tokens = np.array([[1, 0, 2, 1], [0, 3, 1, 1]])
     out = einn.Linear("b [c1->c2]", c2=3).init_with_output(KEY, tokens)[0]
     assert out.dtype == jnp.float32
-
-
-def test_kit_reads_rng_and_mode_matters() -> None:
-    # The kit functions this binder added: a key is asked for only where a program reads it.
-    from einx_typed.nn import _kit
-
-    dropout = DropoutSpec("[...]", 0.5).resolve((2, 3))
-    assert _kit.reads_rng(dropout, training=True, initializing=False)
-    assert not _kit.reads_rng(dropout, training=False, initializing=False)
-    assert _kit.mode_matters(dropout)
-    batchnorm = NormSpec("[b] c", decay_rate=0.9).resolve((2, 3))
-    assert not _kit.reads_rng(batchnorm, training=True, initializing=False)
-    assert _kit.mode_matters(batchnorm)
-    layernorm = NormSpec("b [c]").resolve((2, 3))
-    assert not _kit.mode_matters(layernorm)
-    assert not _kit.mode_matters(LinearSpec("b [c1->c2]", axes={"c2": 4}).resolve((2, 3)))
-    sequential = SequentialSpec(
-        [LinearSpec("b [c1->c2]", axes={"c2": 4}), DropoutSpec("[...]", 0.1)]
-    )
-    assert _kit.reads_rng(sequential.resolve((2, 3)), training=True, initializing=True)

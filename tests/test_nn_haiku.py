@@ -614,18 +614,3 @@ def test_parameter_and_state_tables_match_the_golden_files(variant: str) -> None
 
 
 # ----------------------------------------------------------------------------- kit additions
-
-
-def test_kit_reads_rng_and_mode_matters() -> None:
-    from einx_typed.nn import _kit
-
-    shape = (4, 8)
-    dropout = DropoutSpec("[...]", 0.2).resolve(shape)
-    assert _kit.reads_rng(dropout, training=True)
-    assert not _kit.reads_rng(dropout, training=False)
-    assert _kit.mode_matters(dropout)
-    linear = LinearSpec("b [c1->c2]", axes={"c2": 3}).resolve(shape)
-    assert not _kit.reads_rng(linear, training=True) and not _kit.mode_matters(linear)
-    assert not _kit.mode_matters(NormSpec("b [c]").resolve(shape))
-    batchnorm = NormSpec("[b] c", decay_rate=0.9).resolve(shape)
-    assert _kit.mode_matters(batchnorm) and not _kit.reads_rng(batchnorm, training=True)

@@ -245,3 +245,37 @@ def test_describe_spec() -> None:
     )
     assert _kit.describe_spec(DropoutSpec("[...]", 0.2)) == "Dropout('[...]', drop_rate=0.2)"
     assert _kit.describe_spec(SequentialSpec(["gelu"])) == "Sequential(1 layers)"
+
+
+# --- keys and modes (functional binders) -------------------------------------------------
+
+
+def test_reads_rng_follows_the_program_of_each_mode() -> None:
+    dropout = DropoutSpec("[...]", 0.5).resolve((2, 3))
+    assert _kit.reads_rng(dropout, training=True)
+    assert not _kit.reads_rng(dropout, training=False)
+    assert _kit.mode_matters(dropout)
+    # A zero drop rate is the identity: no key is read.
+    assert not _kit.reads_rng(DropoutSpec("[...]", 0.0).resolve((2, 3)), training=True)
+    batchnorm = NormSpec("[b] c", decay_rate=0.9).resolve((2, 3))
+    assert not _kit.reads_rng(batchnorm, training=True)
+    assert not _kit.reads_rng(batchnorm, training=True, initializing=True)
+    assert _kit.mode_matters(batchnorm)
+    assert not _kit.mode_matters(NormSpec("b [c]").resolve((2, 3)))
+    linear = LinearSpec("b [c1->c2]", axes={"c2": 4}).resolve((2, 3))
+    assert not _kit.reads_rng(linear, training=True) and not _kit.mode_matters(linear)
+    # One key for a whole sequential model, split per item only where an item reads it.
+    mixed = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 4}), DropoutSpec("[...]", 0.1)])
+    assert _kit.reads_rng(mixed.resolve((2, 3)), training=True, initializing=True)
+    assert not _kit.reads_rng(mixed.resolve((2, 3)), training=False)
+    plain = SequentialSpec([LinearSpec("b [c1->c2]", axes={"c2": 4}), "gelu"]).resolve((2, 3))
+    assert not _kit.mode_matters(plain)
+    program = mixed.resolve((2, 3)).program(training=True, initializing=False)
+    assert program.reads("rng") and program.reads("x") and not program.reads("no such group")
+
+
+def test_random_init_tells_which_initialisers_draw() -> None:
+    assert not any(_kit.random_init(init) for init in (Zeros(), Ones(), Constant(0.5)))
+    drawn = (Normal(1.0), TruncatedNormal(0.02), LecunTruncatedNormal((0,)))
+    assert all(_kit.random_init(init) for init in drawn)
+    assert {type(i) for i in (Zeros(), Ones(), Constant(0.5), *drawn)} == set(_kit.INIT_SPEC_TYPES)

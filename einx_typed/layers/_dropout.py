@@ -90,7 +90,8 @@ class DropoutSpec(LayerSpec):
 
     ``DropoutSpec("[...]", 0.2)`` drops elements, ``DropoutSpec("[b] ... [c]", 0.2)`` whole
     channels per sample, ``DropoutSpec("[b] ...", 0.2)`` whole samples (drop-path).  Kept
-    values are scaled by ``1 / (1 - drop_rate)``; outside training it is the identity.
+    values are scaled by ``1 / (1 - drop_rate)``; outside training, or at ``drop_rate=0``, it is
+    the identity.
     """
 
     expr: str
@@ -139,8 +140,8 @@ class DropoutSpec(LayerSpec):
     def _forward(
         self, ctx: Binding, x: Tensor, training: bool, initializing: bool, rng: object
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        if not training:
-            return x, {}
+        if not training or self.drop_rate == 0.0:
+            return x, {}  # the identity: the program reads no key
         plan = _plan(self.expr)
         if plan.elementwise:
             return _math.dropout(x, self.drop_rate, rng), {}
