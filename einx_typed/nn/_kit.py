@@ -62,6 +62,7 @@ __all__ = [
     "layer_call",
     "mode_matters",
     "module_class",
+    "random_init",
     "reads_rng",
     "spec_from_arguments",
     "state_mode",
