@@ -115,10 +115,13 @@ def _rng(generator: keras.random.SeedGenerator, like: Any) -> object:
     """A draw of ``generator`` as the program backend's random key or generator.
 
     JAX: the seed itself (a raw ``uint32[2]`` key); PyTorch: a ``torch.Generator`` seeded
-    from it as Keras' own torch random functions do; ``keras.ops``: the generator.
+    from it as Keras' own torch random functions do (``None`` for meta tensors, which have
+    no generator); ``keras.ops``: the generator.
     """
     if _PROGRAM_BACKEND == "keras":
         return generator
+    if _PROGRAM_BACKEND == "torch" and like.device.type == "meta":
+        return None  # a symbolic call (output shape only): no draw, the generator stays
     seed = generator.next()
     if _PROGRAM_BACKEND == "jax":
         return seed
