@@ -492,8 +492,10 @@ def deliberate_difference(call: Call) -> str | None:
         return "vmap-op-without-marked-axis"
     if call.op in vmap_ops and "->" in call.expr:
         left, _, right = call.expr.partition("->")
-        if _names(left) - _names(right):
-            # NOTATION §3.5 [0.3.0 quirk]: a dropped axis gave a wrongly shaped result.
+        unnamed = [len(re.findall(r"\b\d+\b", side)) for side in (left, right)]
+        if _names(left) - _names(right) or unnamed[0] > unnamed[1]:
+            # NOTATION §3.5 [0.3.0 quirk]: a dropped axis (named, or unnamed as in
+            # `[a] 2 -> [a]`) gave a wrongly shaped result.
             return "vmap-op-drops-an-axis"
     if call.op in ("sum", "mean") and "," in call.expr.partition("->")[0]:
         # NOTATION §3.0/§3.4: the operand count must equal the tensor count, and a reduce

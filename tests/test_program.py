@@ -194,3 +194,28 @@ def test_format_names_inputs_steps_and_shapes() -> None:
 def test_the_backend_protocol_and_the_trace_backend_agree() -> None:
     members = {n for n in dir(Backend) if not n.startswith("_") and callable(getattr(Backend, n))}
     assert members - {"is_tensor", "shape", "dtype_name", "is_floating"} == PRIMITIVES
+
+
+def test_state_updated_in_place_for_binders_that_store_it() -> None:
+    torch = pytest.importorskip("torch")
+    resolved = SPECS["batchnorm"].resolve((8, 5))
+    program = resolved.program(training=True)
+    backend = get_backend("torch")
+    pure, in_place = program.compile(backend), program.compile(backend, update_in_place="state")
+    assert "f_ema_into(" in (in_place.__doc__ or "") and "ema_into" not in (pure.__doc__ or "")
+    x = torch.randn(8, 5)
+    params = {"scale": torch.rand(5), "bias": torch.rand(5)}
+    state = {"mean": torch.rand(5), "var": torch.rand(5) + 0.5}
+    expected = pure(x, params, state, None)
+    stored = {k: v.clone() for k, v in state.items()}
+    got = in_place(x, params, stored, None)
+    assert got[1] is stored["mean"] and got[2] is stored["var"]  # written where they live
+    for a, b in zip(expected, got):
+        assert torch.equal(a, b)
+    assert not torch.equal(state["mean"], stored["mean"])  # the pure run left its input alone
+    # NumPy has no in-place EMA: the same request gives the pure function's values
+    numpy_state = {k: v.numpy().copy() for k, v in state.items()}
+    numpy_run = program.compile(get_backend("numpy"), update_in_place="state")
+    outputs = numpy_run(x.numpy(), {k: v.numpy() for k, v in params.items()}, numpy_state, None)
+    np.testing.assert_allclose(outputs[1], expected[1].numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(numpy_state["mean"], state["mean"].numpy())

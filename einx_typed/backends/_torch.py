@@ -369,6 +369,18 @@ class TorchBackend:
                 torch.lerp(old, new.to(old), 1.0 - keep) for old, new in zip(olds, targets)
             )
 
+    def ema_into(
+        self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float
+    ) -> tuple[Any, ...]:
+        """:meth:`ema` written into ``olds`` (one in-place kernel), which it returns."""
+        targets = [new.detach() if new.requires_grad else new for new in news]
+        try:
+            torch._foreach_lerp_(list(olds), targets, 1.0 - keep)
+        except RuntimeError:  # the pairs differ in dtype or device
+            for old, new in zip(olds, targets):
+                old.lerp_(new.to(old), 1.0 - keep)
+        return olds
+
     def dropout(self, x: Any, drop_rate: float, rng: object) -> Any:
         if rng is None:
             return torch.nn.functional.dropout(x, drop_rate, training=True)

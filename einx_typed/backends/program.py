@@ -119,7 +119,7 @@ class Program:
     instrs: tuple[Instr, ...]
     outputs: tuple[int, ...]
     avals: tuple[AbstractValue, ...]
-    _compiled: dict[str, Callable[..., tuple[Any, ...]]] = attrs.field(
+    _compiled: dict[tuple[str, bool], Callable[..., tuple[Any, ...]]] = attrs.field(
         factory=dict, init=False, repr=False
     )
 
@@ -138,11 +138,20 @@ class Program:
             arrays.append(aval)
         return tuple(arrays)
 
-    def compile(self, backend: Backend) -> Callable[..., tuple[Any, ...]]:
-        """This program as a Python function on ``backend`` (generated once per backend)."""
-        fn = self._compiled.get(backend.name)
+    def compile(
+        self, backend: Backend, *, update_in_place: str | None = None
+    ) -> Callable[..., tuple[Any, ...]]:
+        """This program as a Python function on ``backend`` (generated once per backend).
+
+        With ``update_in_place`` (an input group, e.g. ``"state"``), an ``ema`` step whose
+        old values are inputs of that group and have no other use writes its result into
+        them, where the backend can (its ``ema_into``), and returns them: what a binder
+        that stores those inputs would otherwise copy back.  The values are the same.
+        """
+        key = (backend.name, update_in_place is not None)
+        fn = self._compiled.get(key)
         if fn is None:
-            fn = self._compiled.setdefault(backend.name, _generate(self, backend))
+            fn = self._compiled.setdefault(key, _generate(self, backend, update_in_place))
         return fn
 
     def format(self) -> str:
@@ -489,7 +498,9 @@ def _compact(
 _LITERALS: Final = (bool, int, str, type(None))
 
 
-def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ...]]:
+def _generate(
+    program: Program, backend: Backend, update_in_place: str | None = None
+) -> Callable[..., tuple[Any, ...]]:
     """Python source for ``program`` on ``backend``, compiled once.
 
     A backend may offer ``specialize(method, args, kwargs)``: called once per step with the
@@ -537,7 +548,22 @@ def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ..
         namespace[name] = fn
         return name
 
-    used = {i for instr in program.instrs for i in _instr_refs(instr)} | set(program.outputs)
+    uses: dict[int, int] = {}
+    for index in itertools.chain(*(_instr_refs(instr) for instr in program.instrs)):
+        uses[index] = uses.get(index, 0) + 1
+
+    def in_place(instr: Instr) -> str | None:
+        """``ema_into`` for an ``ema`` step that may overwrite its old values."""
+        if update_in_place is None or instr.method != "ema" or not hasattr(backend, "ema_into"):
+            return None
+        olds = instr.args[0]
+        for old in olds:
+            source = program.inputs[old.index] if old.index < len(program.inputs) else None
+            if source is None or source.group != update_in_place or uses.get(old.index) != 1:
+                return None
+        return function("ema_into")
+
+    used = set(uses) | set(program.outputs)
     lines = [f"def program({', '.join(program.groups)}):"]
     for index, where in enumerate(program.inputs):
         if index in used:
@@ -546,7 +572,7 @@ def _generate(program: Program, backend: Backend) -> Callable[..., tuple[Any, ..
     for instr in program.instrs:
         args = [constant(a) for a in instr.args]
         args += [f"{k}={constant(v)}" for k, v in instr.kwargs]
-        call = f"{kernel(instr) or function(instr.method)}({', '.join(args)})"
+        call = f"{in_place(instr) or kernel(instr) or function(instr.method)}({', '.join(args)})"
         targets = [("_" if o is None else f"v{o}") for o in instr.outputs]
         if instr.multi:
             lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")

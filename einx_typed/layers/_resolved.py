@@ -103,14 +103,25 @@ class Resolved:
             program = self._programs.setdefault(mode, self._trace(*mode))
         return program
 
-    def runner(self, backend: str, *, training: bool, initializing: bool = False) -> Runner:
+    def runner(
+        self,
+        backend: str,
+        *,
+        training: bool,
+        initializing: bool = False,
+        state_in_place: bool = False,
+    ) -> Runner:
         """:meth:`program` compiled for ``backend`` (``"torch"``, ``"jax"``, ...).
 
         ``runner(x, params, state, rng)`` returns ``(y, *new_state)``; it checks nothing,
         which is what binders want on their hot path (``apply`` checks its arguments).
+        With ``state_in_place``, for binders that store the state and write it back, the
+        EMA update writes into the given state tensors where the backend can (PyTorch),
+        and returns those same tensors.
         """
         program = self.program(training=training, initializing=initializing)
-        return program.compile(get_backend(backend))
+        update = "state" if state_in_place else None
+        return program.compile(get_backend(backend), update_in_place=update)
 
     def _trace(self, training: bool, initializing: bool) -> Program:
         graph = Graph(PROGRAM_GROUPS)

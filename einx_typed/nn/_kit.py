@@ -319,13 +319,26 @@ class LayerCall:
 
 
 def layer_call(
-    resolved: Resolved, backend: str, *, training: bool, initializing: bool
+    resolved: Resolved,
+    backend: str,
+    *,
+    training: bool,
+    initializing: bool,
+    state_in_place: bool = False,
 ) -> LayerCall:
-    """``resolved``'s program for ``backend`` in the mode the state rule gives."""
+    """``resolved``'s program for ``backend`` in the mode the state rule gives.
+
+    ``state_in_place`` lets the EMA update write into the state tensors it is given (see
+    :meth:`Resolved.runner`); a binder then copies back only outputs that are not already
+    its stored tensors.
+    """
     training, initializing = state_mode(training, initializing, bool(resolved.state))
+    run = resolved.runner(
+        backend, training=training, initializing=initializing, state_in_place=state_in_place
+    )
     return LayerCall(
         resolved=resolved,
-        run=resolved.runner(backend, training=training, initializing=initializing),
+        run=run,
         param_shapes=tuple((name, p.shape) for name, p in resolved.params.items()),
         state_shapes=tuple((name, p.shape) for name, p in resolved.state.items()),
         writes_state=bool(resolved.state) and writes_state(training, initializing),

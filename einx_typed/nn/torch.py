@@ -329,8 +329,12 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
                     _kit.check_variable(self.spec, name, actual, expected=needed, input_shape=shape)
         outputs = call.run(x, params, buffers, None)
         if call.writes_state:
-            # New state is gradient-free (the ema primitive detaches it): no no_grad() needed.
-            torch._foreach_copy_([buffers[name] for name, _ in call.state_shapes], outputs[1:])
+            # The EMA usually updated the buffers in place already (state_in_place); new
+            # state is gradient-free (the ema primitive detaches it): no no_grad() needed.
+            stored = [buffers[name] for name, _ in call.state_shapes]
+            pairs = [(s, new) for s, new in zip(stored, outputs[1:]) if s is not new]
+            if pairs:
+                torch._foreach_copy_([s for s, _ in pairs], [new for _, new in pairs])
         if initializing:
             self._initializing = False
         return outputs[0]
@@ -348,7 +352,11 @@ class LayerModule(torch.nn.Module):  # type: ignore[misc]
             )
             resolved = self._prepare(tuple(int(d) for d in shape))
             call = _kit.layer_call(
-                resolved, "torch", training=self.training, initializing=self._initializing
+                resolved,
+                "torch",
+                training=self.training,
+                initializing=self._initializing,
+                state_in_place=True,
             )
             return self._calls.add(key, call)
 
