@@ -231,6 +231,49 @@ def test_outputs_and_state_equal_resolved_apply_exactly(name: str, training: boo
         np.testing.assert_array_equal(_np(new_state["var"]), _np(state["var"]))
 
 
+TUTORIAL_NORMS = {
+    "layernorm": ("b... [c]", {}),
+    "instancenorm": ("b [s...] c", {}),
+    "groupnorm": ("b [s...] (g [c])", {"g": 2}),
+    "batchnorm": ("[b...] c", {}),
+    "rmsnorm": ("b... [c]", {"bias": False}),
+}
+
+
+@pytest.mark.parametrize("form", sorted(TUTORIAL_NORMS))
+def test_every_tutorial_norm_with_mean_scale_and_ema_on_or_off(form: str) -> None:
+    # Each tutorial norm with mean, scale and decay_rate toggled, in training and inference:
+    # the documented shape, outputs and EMA updates equal to Resolved.apply's exactly.
+    stats, extra = TUTORIAL_NORMS[form]
+    shape = (3, 4, 2, 8)
+    x = keras.ops.convert_to_tensor(_x(shape))
+    for mean in (True, False):
+        for scale in (True, False):
+            for decay_rate in (None, 0.9):
+                options = {"mean": mean, "scale": scale, "decay_rate": decay_rate, **extra}
+                layer = einn.Norm(stats, **options)
+                layer.build(shape)
+                for variable in layer.weights:
+                    variable.assign(keras.ops.ones(variable.shape) * 1.25)
+                resolved = layer.spec.resolve(shape, "float32")
+                assert set(resolved.state) == ({"mean", "var"} if mean else {"var"}) & (
+                    {"mean", "var"} if decay_rate else set()
+                )
+                for training in (True, False):
+                    params = {k: getattr(layer, k).value for k in resolved.params}
+                    state = {k: getattr(layer, k).value for k in resolved.state}
+                    expected, new_state = resolved.apply(
+                        params, x, state=state, training=training
+                    )
+                    y = layer(x, training=training)
+                    assert tuple(y.shape) == shape, options
+                    np.testing.assert_array_equal(_np(y), _np(expected), err_msg=str(options))
+                    for key, value in new_state.items():
+                        np.testing.assert_array_equal(_np(getattr(layer, key)), _np(value))
+                        moved = not np.array_equal(_np(value), _np(state[key]))
+                        assert moved == training, (options, key)
+
+
 def _copy_and_compare(ours: keras.Layer, native: keras.Layer, x: np.ndarray) -> None:
     ours.build(x.shape)
     native.build(x.shape)
