@@ -262,15 +262,14 @@ def test_every_tutorial_norm_with_mean_scale_and_ema_on_or_off(form: str) -> Non
                 for training in (True, False):
                     params = {k: getattr(layer, k).value for k in resolved.params}
                     state = {k: getattr(layer, k).value for k in resolved.state}
-                    expected, new_state = resolved.apply(
-                        params, x, state=state, training=training
-                    )
+                    before = {k: _np(v).copy() for k, v in state.items()}  # torch: in place
+                    expected, new_state = resolved.apply(params, x, state=state, training=training)
                     y = layer(x, training=training)
                     assert tuple(y.shape) == shape, options
                     np.testing.assert_array_equal(_np(y), _np(expected), err_msg=str(options))
                     for key, value in new_state.items():
                         np.testing.assert_array_equal(_np(getattr(layer, key)), _np(value))
-                        moved = not np.array_equal(_np(value), _np(state[key]))
+                        moved = not np.array_equal(_np(value), before[key])
                         assert moved == training, (options, key)
 
 
