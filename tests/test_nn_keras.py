@@ -342,6 +342,9 @@ def test_ema_statistics_in_compiled_fit_match_batch_normalization() -> None:
     np.testing.assert_allclose(
         ours.predict(x, verbose=0), native.predict(x, verbose=0), rtol=1e-4, atol=1e-4
     )
+    y = np.ones_like(x)
+    losses = [m.evaluate(x, y, batch_size=8, verbose=0) for m in (ours, native)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------- dropout
