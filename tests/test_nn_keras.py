@@ -1,13 +1,13 @@
 """einx_typed.nn.keras: the tutorial's Keras layers, numerics, Keras protocol and mistakes.
 
-Runs in-process on the suite's Keras backend (JAX) and once more in a subprocess on the
-PyTorch Keras backend (the last test). Models are small and compiled once per test.
+Runs in-process on the suite's Keras backend (JAX by default); test_nn_keras_backends.py
+runs this file once more in a subprocess on the other one (PyTorch). Models are small and
+compiled once per test.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -559,31 +559,3 @@ def test_from_spec_rejects_specs_without_a_layer() -> None:
     )
     assert isinstance(sequential, keras.Sequential)
     assert sequential.layers[1].seed == 6
-
-
-# ----------------------------------------------------------------------------- torch backend
-
-
-@pytest.mark.skipif(BACKEND != "jax", reason="runs the torch backend from the jax run")
-def test_the_same_on_the_pytorch_keras_backend() -> None:
-    env = {**os.environ, "KERAS_BACKEND": "torch", "CI": "true"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            __file__,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "skipped" in result.stdout
