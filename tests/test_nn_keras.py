@@ -559,3 +559,46 @@ def test_from_spec_rejects_specs_without_a_layer() -> None:
     )
     assert isinstance(sequential, keras.Sequential)
     assert sequential.layers[1].seed == 6
+
+
+# ----------------------------------------------------------------------------- kit additions
+
+
+def test_kit_resolve_partial_probes_unknown_lengths() -> None:
+    from einx_typed.nn import _kit
+
+    linear = LinearSpec("b [...->c]", axes={"c": 8})
+    partial = _kit.resolve_partial(linear, (None, 4, 4), "float32")
+    assert partial.output_shape == (None, 8)
+    assert partial.resolved.params["weight"].shape == (4, 4, 8)
+    norm = NormSpec("b [s...] c")
+    assert _kit.resolve_partial(norm, (2, None, None, 3), "float32").output_shape == (
+        2,
+        None,
+        None,
+        3,
+    )
+    mix = LinearSpec("b [s...->s2] c", axes={"s2": 6})
+    assert _kit.resolve_partial(mix, (None, 2, 3, 5), "float32").output_shape == (None, 6, 5)
+    known = _kit.resolve_partial(linear, (3, 4, 4), "float32")
+    assert known.output_shape == (3, 8)
+    with pytest.raises(OperationError, match="depend on the unknown lengths"):
+        _kit.resolve_partial(NormSpec("b [c]", decay_rate=0.9), (None, 4), "float32")
+    with pytest.raises(RankError):
+        _kit.resolve_partial(LinearSpec("b h [c1->c2]", axes={"c2": 2}), (None, 3), "float32")
+    assert _kit.probe_shape((None, 3, None), 7) == (7, 3, 7)
+
+
+def test_kit_draws_random_and_naming_layer() -> None:
+    from einx_typed.nn import _kit
+
+    dropout = DropoutSpec("[b] ...", 0.5).resolve((4, 3), "float32")
+    assert _kit.draws_random(dropout, training=True)
+    assert not _kit.draws_random(dropout, training=False)
+    norm = NormSpec("[b] c", decay_rate=0.9).resolve((4, 3), "float32")
+    assert not _kit.draws_random(norm, training=True)
+    naming = _kit.naming_layer
+    with pytest.raises(AxisSizeError, match=r"^Layer\(x\): bad") as caught, naming("Layer(x)"):
+        raise AxisSizeError("bad")
+    with pytest.raises(AxisSizeError, match=r"^Layer\(x\): bad$"), naming("Layer(x)"):
+        raise caught.value  # named already: left as it is
