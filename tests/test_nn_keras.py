@@ -126,6 +126,9 @@ def test_tutorial_keras_linear_as_written() -> None:
     expected = x @ _np(layer.weight) + _np(layer.bias)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(_np(layer(x)), expected, rtol=1e-5, atol=1e-5)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, expected + 1, batch_size=5, verbose=0)
+    assert np.all(_np(layer.bias) > 0)  # param variables train in fit
 
 
 def test_tutorial_param_snippets() -> None:
