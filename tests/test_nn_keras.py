@@ -7,7 +7,9 @@ compiled once per test.
 
 from __future__ import annotations
 
+import copy as copy_module
 import math
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -436,6 +438,22 @@ def test_get_config_and_from_config_round_trip() -> None:
     copy.build(x.shape)
     copy.set_weights(layers[0].get_weights())
     np.testing.assert_array_equal(_np(copy(x)), _np(layers[0](x)))
+
+
+def test_clone_model_deepcopy_and_pickle_give_the_same_outputs() -> None:
+    spec = SequentialSpec(
+        [LinearSpec("b [...->c]", axes={"c": 8}), NormSpec("[b] c", decay_rate=0.9)]
+    )
+    inputs = keras.Input((4, 4))
+    model = keras.Model(inputs, einn.from_spec(spec)(inputs))
+    x = _x((6, 4, 4))
+    model(x, training=True)  # moves the EMA statistics
+    expected = _np(model(x))
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    assert [w.name for w in clone.weights] == ["weight", "bias", "scale", "bias", "mean", "var"]
+    for copy in (clone, copy_module.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_array_equal(_np(copy(x)), expected)
 
 
 def test_saved_model_loads_with_only_the_binder_imported(tmp_path: Path) -> None:
