@@ -473,7 +473,11 @@ def resolve_partial(spec: LayerSpec, shape: Sequence[int | None], dtype: str) ->
         if len(found) == 2:
             break
     if len(found) < 2:
-        spec.resolve(probe_shape(shape, 1), dtype)  # raises the reason, if there is one
+        try:  # raises the reason, if there is one
+            spec.resolve(probe_shape(shape, 1), dtype)
+        except EinxError as error:
+            note = f" (the input shape is {tuple(shape)}; its unknown lengths were read as 1)"
+            raise error.with_message(error.message + note) from error
         raise OperationError(
             f"{describe_spec(spec)} fits no length in place of the unknown ones of the input "
             f"shape {tuple(shape)}.",
