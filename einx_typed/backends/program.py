@@ -128,6 +128,27 @@ class Program:
         """The backend primitives called, in order."""
         return tuple(instr.method for instr in self.instrs)
 
+    def reads(self, group: str) -> bool:
+        """Whether a step or an output uses an input of ``group`` (e.g. ``"rng"``).
+
+        Dead steps are gone, so an input read by nothing is no use: a binder whose
+        framework hands out random keys asks for one only when the program reads ``"rng"``.
+        """
+        wanted = frozenset(i for i, source in enumerate(self.inputs) if source.group == group)
+        if not wanted:
+            return False
+
+        def refers(value: object) -> bool:
+            if isinstance(value, Ref):
+                return value.index in wanted
+            if isinstance(value, tuple | list):
+                return any(refers(v) for v in value)
+            return False
+
+        return any(index in wanted for index in self.outputs) or any(
+            refers(instr.args) or refers(tuple(v for _, v in instr.kwargs)) for instr in self.instrs
+        )
+
     def output_arrays(self) -> tuple[AbstractArray, ...]:
         """The shape and trace-time dtype of every output."""
         arrays = []

@@ -64,9 +64,11 @@ __all__ = [
     "draws_random",
     "framework_initializer",
     "layer_call",
+    "mode_matters",
     "module_class",
     "naming_layer",
     "probe_shape",
+    "reads_rng",
     "resolve_partial",
     "spec_from_arguments",
     "state_mode",
@@ -424,6 +426,31 @@ def check_param_shape(
         axis_values=dict(axes),
         hint="Feed inputs whose axes agree with the existing parameters, or build a new layer.",
     )
+
+
+# --------------------------------------------------------------------------- functional binders
+# Frameworks that hand out random keys per call (``hk.next_rng_key()``, Flax's ``make_rng``,
+# Equinox's explicit keys, a Keras ``SeedGenerator``) and take ``training`` as a call
+# argument need to know when a layer reads its key and when the mode matters at all.
+
+
+def reads_rng(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
+    """Whether ``resolved``'s program for this mode (after the state rule) reads its key.
+
+    Dropout in training does; evaluation and every other layer do not. A binder draws a
+    key for the call only then, and names the layer when none is there.
+    """
+    training, initializing = state_mode(training, initializing, bool(resolved.state))
+    return resolved.program(training=training, initializing=initializing).reads("rng")
+
+
+def mode_matters(resolved: Resolved) -> bool:
+    """Whether training and evaluation differ for ``resolved`` (EMA state or randomness).
+
+    A binder whose ``training`` flag is a call argument may leave it optional where it
+    makes no difference (``Linear``, a norm without EMA) and require it elsewhere.
+    """
+    return bool(resolved.state) or reads_rng(resolved, training=True)
 
 
 # --------------------------------------------------------------------------- Keras binder
