@@ -610,14 +610,9 @@ def test_kit_resolve_partial_probes_unknown_lengths() -> None:
     assert _kit.probe_shape((None, 3, None), 7) == (7, 3, 7)
 
 
-def test_kit_draws_random_and_naming_layer() -> None:
+def test_kit_naming_layer() -> None:
     from einx_typed.nn import _kit
 
-    dropout = DropoutSpec("[b] ...", 0.5).resolve((4, 3), "float32")
-    assert _kit.draws_random(dropout, training=True)
-    assert not _kit.draws_random(dropout, training=False)
-    norm = NormSpec("[b] c", decay_rate=0.9).resolve((4, 3), "float32")
-    assert not _kit.draws_random(norm, training=True)
     naming = _kit.naming_layer
     with pytest.raises(AxisSizeError, match=r"^Layer\(x\): bad") as caught, naming("Layer(x)"):
         raise AxisSizeError("bad")

@@ -61,7 +61,6 @@ __all__ = [
     "coerce_init",
     "constructor_signature",
     "describe_spec",
-    "draws_random",
     "framework_initializer",
     "layer_call",
     "mode_matters",
@@ -454,8 +453,8 @@ def mode_matters(resolved: Resolved) -> bool:
 
 
 # --------------------------------------------------------------------------- Keras binder
-# Added for einx_typed.nn.keras: inputs with unknown lengths (a symbolic batch), programs
-# that draw random numbers, and errors that name the layer they happened in.
+# Added for einx_typed.nn.keras: inputs with unknown lengths (a symbolic batch), and errors
+# that name the layer they happened in.
 
 PROBE_LENGTHS: Final = (83, 89, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 """Lengths tried in place of an unknown (``None``) one; primes first, then divisible ones."""
@@ -519,16 +518,6 @@ def resolve_partial(spec: LayerSpec, shape: Sequence[int | None], dtype: str) ->
         )
     output = tuple(a if a == b else None for a, b in zip(first.output_shape, second.output_shape))
     return PartialResolve(first, output)
-
-
-def draws_random(resolved: Resolved, *, training: bool, initializing: bool = False) -> bool:
-    """Whether the program of ``resolved`` for this mode draws random numbers (dropout).
-
-    A binder asks its framework for a key or seed only then.
-    """
-    training, initializing = state_mode(training, initializing, bool(resolved.state))
-    methods = resolved.program(training=training, initializing=initializing).methods
-    return "dropout" in methods or "keep_mask" in methods
 
 
 @contextlib.contextmanager

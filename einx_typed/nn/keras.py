@@ -434,7 +434,7 @@ class SpecLayer(Layer):
             call=call,
             params=tuple(resolved.params),
             state=tuple(resolved.state),
-            random=_kit.draws_random(resolved, training=training),
+            random=_kit.reads_rng(resolved, training=training),
         )
         return self._calls.add((inputs.shape, inputs.dtype, training), entry)
 
