@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
@@ -131,7 +132,7 @@ class JaxBackend:
         return jnp.einsum(subscripts, *xs)
 
     def matmul(self, a: Any, b: Any) -> Any:
-        return jnp.matmul(a, b)
+        return _matmul(a, b)
 
     def reduce(self, op: ReduceName, x: Any, axes: tuple[int, ...]) -> Any:
         return _REDUCE[op](x, axis=axes)
@@ -175,7 +176,7 @@ class JaxBackend:
         return jax.lax.stop_gradient(x)
 
     def linear(self, x: Any, weight: Any, bias: Any) -> Any:
-        return jnp.matmul(x, weight) + bias
+        return _matmul(x, weight) + bias
 
     def ema(self, olds: tuple[Any, ...], news: tuple[Any, ...], keep: float) -> tuple[Any, ...]:
         return tuple(
@@ -219,3 +220,16 @@ class JaxBackend:
             var=var,
             with_stats=with_stats,
         )
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """``jnp.matmul`` with the leading axes of ``a`` flattened into one for a 2-D ``b``.
+
+    The same numbers; XLA's CPU gradient of ``b`` then contracts over one axis instead of
+    several: ``grad`` of ``(16, 56, 56, 32) @ (32, 64)`` 22 ms -> 8 ms, forward unchanged.
+    """
+    if jnp.ndim(a) > 2 and jnp.ndim(b) == 2:
+        lead = jnp.shape(a)[:-1]
+        flat = jnp.reshape(a, (math.prod(lead), jnp.shape(a)[-1]))
+        return jnp.reshape(jnp.matmul(flat, b), (*lead, jnp.shape(b)[-1]))
+    return jnp.matmul(a, b)

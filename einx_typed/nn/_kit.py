@@ -533,3 +533,16 @@ def naming_layer(label: str) -> Iterator[None]:
         if label in error.message:
             raise
         raise error.with_message(f"{label}: {error.message}") from error
+
+
+# --------------------------------------------------------------------------- equinox binder
+# Added for einx_typed.nn.equinox (framework-neutral; other binders may use it too).
+
+
+def random_init(init: InitSpec) -> bool:
+    """Whether drawing ``init`` needs randomness (a key or a generator).
+
+    Constants (zeros, ones, ``Constant``) do not, so a binder whose framework passes keys
+    explicitly (JAX) can create them without one: a norm's parameters and EMA statistics.
+    """
+    return isinstance(init, Normal | TruncatedNormal | LecunTruncatedNormal)
