@@ -22,14 +22,15 @@ Nothing here parses or solves notation.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, Generic, Protocol, TypeVar, cast, final
 
 import attrs
 
-from einx_typed.errors import AxisSizeError, OperationError, SpecError
+from einx_typed.errors import AxisSizeError, EinxError, OperationError, SpecError
 from einx_typed.layers import (
     SPEC_TYPES,
     Constant,
@@ -49,8 +50,10 @@ from einx_typed.layers import (
 
 __all__ = [
     "INIT_SPEC_TYPES",
+    "PROBE_LENGTHS",
     "Initializers",
     "LayerCall",
+    "PartialResolve",
     "ShapeCache",
     "check_input_dtype",
     "check_param_shape",
@@ -62,8 +65,11 @@ __all__ = [
     "layer_call",
     "mode_matters",
     "module_class",
+    "naming_layer",
+    "probe_shape",
     "random_init",
     "reads_rng",
+    "resolve_partial",
     "spec_from_arguments",
     "state_mode",
     "writes_state",
@@ -445,6 +451,89 @@ def mode_matters(resolved: Resolved) -> bool:
     makes no difference (``Linear``, a norm without EMA) and require it elsewhere.
     """
     return bool(resolved.state) or reads_rng(resolved, training=True)
+
+
+# --------------------------------------------------------------------------- Keras binder
+# Added for einx_typed.nn.keras: inputs with unknown lengths (a symbolic batch), and errors
+# that name the layer they happened in.
+
+PROBE_LENGTHS: Final = (83, 89, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+"""Lengths tried in place of an unknown (``None``) one; primes first, then divisible ones."""
+
+
+def probe_shape(shape: Sequence[int | None], length: int) -> tuple[int, ...]:
+    """``shape`` with every unknown (``None``) length replaced by ``length``."""
+    return tuple(length if d is None else int(d) for d in shape)
+
+
+@final
+@attrs.frozen
+class PartialResolve:
+    """A spec resolved for an input whose lengths are partly unknown (``(None, 16)``).
+
+    ``resolved`` is the resolution for one probe length in place of the unknown ones (its
+    parameter and state tables hold for every length); ``output_shape`` has ``None`` where
+    the output's length follows an unknown input length.
+    """
+
+    resolved: Resolved
+    output_shape: tuple[int | None, ...]
+
+
+def resolve_partial(spec: LayerSpec, shape: Sequence[int | None], dtype: str) -> PartialResolve:
+    """Resolve ``spec`` for ``shape``, whose ``None`` lengths are unknown.
+
+    Resolves for two probe lengths in place of the unknown ones and compares: where the
+    output lengths differ they are unknown too. Raises when no probe fits (with the error
+    of the input as given, ``None`` read as 1) or when the parameter shapes depend on an
+    unknown length (e.g. a bias over the batch axis).
+    """
+    if all(d is not None for d in shape):
+        resolved = spec.resolve(tuple(int(d) for d in shape if d is not None), dtype)
+        return PartialResolve(resolved, resolved.output_shape)
+    found: list[Resolved] = []
+    for length in PROBE_LENGTHS:
+        try:
+            found.append(spec.resolve(probe_shape(shape, length), dtype))
+        except EinxError:
+            continue
+        if len(found) == 2:
+            break
+    if len(found) < 2:
+        try:  # raises the reason, if there is one
+            spec.resolve(probe_shape(shape, 1), dtype)
+        except EinxError as error:
+            note = f" (the input shape is {tuple(shape)}; its unknown lengths were read as 1)"
+            raise error.with_message(error.message + note) from error
+        raise OperationError(
+            f"{describe_spec(spec)} fits no length in place of the unknown ones of the input "
+            f"shape {tuple(shape)}.",
+            hint="Give the input a fixed shape (e.g. keras.Input(shape, batch_size=32)).",
+        )
+    first, second = found
+    if (first.params, first.state) != (second.params, second.state):
+        raise OperationError(
+            f"{describe_spec(spec)}: the shapes of its parameters depend on the unknown "
+            f"lengths of the input shape {tuple(shape)}.",
+            hint="Give the input a fixed shape (e.g. keras.Input(shape, batch_size=32)).",
+        )
+    output = tuple(a if a == b else None for a, b in zip(first.output_shape, second.output_shape))
+    return PartialResolve(first, output)
+
+
+@contextlib.contextmanager
+def naming_layer(label: str) -> Iterator[None]:
+    """Re-raise an :class:`EinxError` from the block with ``label`` (the layer) in front.
+
+    ``label`` is e.g. ``describe_spec(spec)``; an error whose message contains it already
+    is left as it is.
+    """
+    try:
+        yield
+    except EinxError as error:
+        if label in error.message:
+            raise
+        raise error.with_message(f"{label}: {error.message}") from error
 
 
 # --------------------------------------------------------------------------- equinox binder
