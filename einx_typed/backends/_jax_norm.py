@@ -116,13 +116,24 @@ def _normalized(
     scale: Any | None,
     bias: Any | None,
     epsilon: float,
+    *,
+    scale_last: bool = False,
 ) -> Any:
-    """``(v - mean) / sqrt(var + epsilon) * scale + bias`` in ``plan.view``."""
+    """``(v - mean) / sqrt(var + epsilon) * scale + bias`` in ``plan.view``.
+
+    The scale joins the per-statistic factor before it is broadcast (one full-size
+    multiply), unless ``scale_last``: then the full-size product ``v * rsqrt`` is scaled.
+    Centred norms want the former; RMS norms the latter, whose gradient for the scale alone
+    (a frozen input, as Keras' ``fit`` asks) then needs no full-size intermediate of
+    ``rsqrt * scale`` written and read back.
+    """
     mul = _per_channel(plan, lax.rsqrt(var + epsilon))
-    if scale is not None:
+    if scale is not None and not scale_last:
         mul = mul * scale
     y = v if mean is None else v - _full(plan, _per_channel(plan, mean))
     y = y * _full(plan, mul)
+    if scale is not None and scale_last:
+        y = y * scale
     return y if bias is None else y + bias
 
 
@@ -170,7 +181,7 @@ def normalize(
         y = _normalized(plan, v, mean, var, scale, bias, epsilon)
     elif not center:
         var = _mean(plan, lax.square(v))
-        y = _normalized(plan, v, None, var, scale, bias, epsilon)
+        y = _normalized(plan, v, None, var, scale, bias, epsilon, scale_last=True)
     elif not plan.length_axes or v.size < _ONE_PASS_MIN_SIZE:
         y, mean, var = run(_mean_var)(v)
     else:
