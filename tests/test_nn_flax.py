@@ -220,6 +220,8 @@ def test_param_mistakes_are_einx_errors() -> None:
         run(lambda self, x: einx.add("b [c]", x, einn.param(self, init=object())))
     with pytest.raises(EinxError, match="Flax module"):
         einn.param(lambda shape: jnp.zeros(shape))
+    with pytest.raises(EinxError, match="name 'bias' twice"):  # two parameters named bias
+        run(lambda self, x: einx.add("b [c]", einx.add("b [c]", x, self.param), self))
     with pytest.raises(EinxError, match="missing"):
 
         class Uses(nn.Module):

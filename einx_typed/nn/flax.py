@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
+import flax.errors
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -155,7 +156,14 @@ def _variable(
             f"{owner}: the variable {col}/{name} is missing from the variables passed to apply.",
             hint="Pass the variables that model.init returned (all their collections).",
         )
-    return module.variable(col, name, init)
+    try:
+        return module.variable(col, name, init)
+    except flax.errors.NameInUseError:
+        raise SpecError(
+            f"{owner}: the module {type(module).__name__} uses the name {name!r} twice in one "
+            "call (a variable or a submodule of that name exists already).",
+            hint="Give each parameter its own name, e.g. einn.param(self, name='bias2').",
+        ) from None
 
 
 def _init_value(module: nn.Module, init: Any, shape: tuple[int, ...], dtype: Any) -> Any:
