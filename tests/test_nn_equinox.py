@@ -627,6 +627,9 @@ def test_mistakes_are_einx_errors_that_name_the_layer() -> None:
     _raises(einx.OperationError, "needs a key", lambda: eqx.filter_jit(dropout)(x))
     _raises(einx.OperationError, "PRNG key", lambda: dropout(x, rng=3))
     _raises(einx.OperationError, "both", lambda: dropout(x, rng=KEY, key=KEY))
+    # jax.jit (not eqx.filter_jit) traces the module's bool field `inference`.
+    plain_jit = jax.jit(lambda m, x: m(x, rng=KEY))
+    assert named in _raises(einx.OperationError, "filter_jit", lambda: plain_jit(dropout, x))
     # Statistics live in a State made with the module.
     norm, state = eqx.nn.make_with_state(einn.Norm)("[b] c", decay_rate=0.9, c=4)
     _raises(einx.OperationError, "without one", lambda: norm(x))

@@ -324,7 +324,14 @@ class LayerModule(eqx.nn.StatefulLayer):
             )
         has_state = _state_given(state)
         if inference is None:
-            inference = bool(getattr(self, "inference", False))
+            flag = getattr(self, "inference", False)
+            if isinstance(flag, jax.core.Tracer):
+                raise OperationError(
+                    f"{_kit.describe_spec(spec)}: its inference flag is traced (the module "
+                    "went through jax.jit or jax.grad as a whole, not through eqx.filter_jit).",
+                    hint="Use eqx.filter_jit / eqx.filter_grad, or pass inference=True/False.",
+                )
+            inference = bool(flag)
         entry = _entry(spec, x, self.dtype, not inference)
         call = entry.call
         shape = tuple(int(d) for d in x.shape)
