@@ -46,7 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_flax_layers.py
 	$(BIN)/python benchmarks/bench_haiku_layers.py --clock cpu
 	$(BIN)/python benchmarks/bench_equinox_layers.py --clock cpu
-	PYTHONPATH=. $(BIN)/python benchmarks/bench_keras_layers.py --clock cpu
+	$(BIN)/python benchmarks/bench_keras_layers.py --clock cpu
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
