@@ -11,9 +11,7 @@ train/test split::
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -21,26 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _digits import argument_parser, load_data, report
 from tqdm import tqdm
 
 import einx_typed.config
 import einx_typed.nn.equinox as einn
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT / "specs" / "digits_mlp.toml"
-TARGET_ACCURACY = 0.95
-
-
-def load_data(seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Digits as ``(n, 8, 8)`` float32 pixels in [0, 1]; a stratified 75/25 split."""
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
-    return jnp.asarray(x_train), jnp.asarray(y_train), jnp.asarray(x_test), jnp.asarray(y_test)
 
 
 @eqx.filter_jit
@@ -55,15 +38,10 @@ def accuracy(model: Any, state: eqx.nn.State, x: jax.Array, y: jax.Array) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argument_parser((__doc__ or "").splitlines()[0])
     args = parser.parse_args()
 
-    x_train, y_train, x_test, y_test = load_data(args.seed)
+    x_train, y_train, x_test, y_test = (jnp.asarray(a) for a in load_data(args.seed))
     spec = einx_typed.config.load(args.spec)
     key, init_key = jax.random.split(jax.random.key(args.seed))
     model, state = eqx.nn.make_with_state(einn.from_spec)(
@@ -105,9 +83,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     test_accuracy = accuracy(model, state, x_test, y_test)
-    print(f"test accuracy: {test_accuracy:.2%} ({len(x_test)} images, {seconds:.1f} s training)")
-    if test_accuracy < TARGET_ACCURACY:
-        raise SystemExit(f"test accuracy below the {TARGET_ACCURACY:.0%} target")
+    report(test_accuracy, len(x_test), seconds)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ split, one jitted step per batch; ``--net`` trains the tutorial's ``Net`` patter
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -25,16 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _digits import argument_parser, load_data, report
 from tqdm import tqdm
 
 import einx_typed.config
 import einx_typed.nn.flax as einn
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT / "specs" / "digits_mlp.toml"
-TARGET_ACCURACY = 0.95
 
 
 class Net(nn.Module):
@@ -50,24 +43,9 @@ class Net(nn.Module):
         return einn.Linear("b [...->c]", c=10)(x)  # 10 classes
 
 
-def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits as ``(n, 8, 8)`` float32 pixels in [0, 1]; a stratified 75/25 split."""
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
-    return x_train, y_train, x_test, y_test
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
+    parser = argument_parser((__doc__ or "").splitlines()[0])
     parser.add_argument("--net", action="store_true", help="train the tutorial's Net")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     x_train, y_train, x_test, y_test = load_data(args.seed)
@@ -122,9 +100,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     test_accuracy = float(accuracy(params, stats, x_test, y_test))
-    print(f"test accuracy: {test_accuracy:.2%} ({len(x_test)} images, {seconds:.1f} s training)")
-    if test_accuracy < TARGET_ACCURACY:
-        raise SystemExit(f"test accuracy below the {TARGET_ACCURACY:.0%} target")
+    report(test_accuracy, len(x_test), seconds)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,8 @@ of its norms are Haiku state) and trained with Adam on a fixed train/test split;
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -24,35 +22,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _digits import argument_parser, load_data, report
 from tqdm import tqdm
 
 import einx_typed.config
 import einx_typed.nn.haiku as einn
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT / "specs" / "digits_mlp.toml"
-TARGET_ACCURACY = 0.95
-
-
-def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits as ``(n, 8, 8)`` float32 pixels in [0, 1]; a stratified 75/25 split."""
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
-    return x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32)
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argument_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
 
     x_train, y_train, x_test, y_test = load_data(args.seed)
@@ -108,9 +86,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     test_accuracy = accuracy(params, state, x_test, y_test)
-    print(f"test accuracy: {test_accuracy:.2%} ({len(x_test)} images, {seconds:.1f} s training)")
-    if test_accuracy < TARGET_ACCURACY:
-        raise SystemExit(f"test accuracy below the {TARGET_ACCURACY:.0%} target")
+    report(test_accuracy, len(x_test), seconds)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ with Adam on a fixed train/test split, on the JAX or the PyTorch Keras backend::
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -21,26 +19,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import keras
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _digits import argument_parser, load_data, report
 from tqdm import tqdm
 
 import einx_typed.config
 import einx_typed.nn.keras as einn
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT / "specs" / "digits_mlp.toml"
-TARGET_ACCURACY = 0.95
-
-
-def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits as ``(n, 8, 8)`` float32 pixels in [0, 1]; a stratified 75/25 split."""
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-    )
-    return x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32)
 
 
 class Progress(keras.callbacks.Callback):
@@ -63,12 +46,7 @@ class Progress(keras.callbacks.Callback):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argument_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
 
     if keras.config.backend() == "torch":
@@ -105,12 +83,7 @@ def main() -> None:
 
     logits = model.predict(x_test, batch_size=256, verbose=0)
     test_accuracy = float(np.mean(np.argmax(logits, axis=-1) == y_test))
-    print(
-        f"test accuracy: {test_accuracy:.2%} ({len(x_test)} images, {seconds:.1f} s training, "
-        f"Keras on {keras.config.backend()})"
-    )
-    if test_accuracy < TARGET_ACCURACY:
-        raise SystemExit(f"test accuracy below the {TARGET_ACCURACY:.0%} target")
+    report(test_accuracy, len(x_test), seconds, f"Keras on {keras.config.backend()}")
 
 
 if __name__ == "__main__":
