@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import CLOCKS, time_pair
 
 import einx_typed.nn.equinox as einn
 
@@ -229,37 +229,6 @@ def _check(ours: Impl, native: Impl, case: Case, grad: bool) -> None:
     assert err <= 1e-2 * scale, f"{case.name}: ours and eqx.nn differ by {err}"
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-_clock = time.perf_counter
-
-
-def _loop_size(fn: Callable[[], object], min_time: float) -> int:
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    return max(1, int(min_time / once))
-
-
-def _time_interleaved(
-    ours: Impl, native: Impl, *, min_time: float, repeats: int, stat: str
-) -> tuple[float, float, float]:
-    """Seconds per call of ours and eqx.nn, and the ratio of the rounds' own ratios."""
-    fns = {"ours": ours, "native": native}
-    numbers = {name: _loop_size(fn, min_time) for name, fn in fns.items()}
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
-            number = numbers[name]
-            start = _clock()
-            for _ in range(number):
-                fns[name]()
-            samples[name].append((_clock() - start) / number)
-    pick = min if stat == "min" else statistics.median
-    ratios = [a / b for a, b in zip(samples["ours"], samples["native"])]
-    return pick(samples["ours"]), pick(samples["native"]), pick(ratios)
-
-
 def _first_call(impl: Impl) -> float:
     start = time.perf_counter()
     impl()
@@ -277,8 +246,7 @@ def main() -> None:
     parser.add_argument("--stat", choices=("median", "min"), default="median")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
     args = parser.parse_args()
-    global _clock
-    _clock = CLOCKS[args.clock]
+    clock = CLOCKS[args.clock]
 
     layers = args.layers.split(",")
     cases = [case for case in _cases() if case.name in layers]
@@ -302,8 +270,13 @@ def main() -> None:
                 ours, native = _build(case, shape, pass_ == "grad")
                 compile_s = (_first_call(native), _first_call(ours))
                 _check(ours, native, case, pass_ == "grad")
-                t_ours, t_native, ratio = _time_interleaved(
-                    ours, native, min_time=args.min_time, repeats=args.repeats, stat=args.stat
+                t_ours, t_native, ratio = time_pair(
+                    ours,
+                    native,
+                    min_time=args.min_time,
+                    repeats=args.repeats,
+                    stat=args.stat,
+                    clock=clock,
                 )
                 print(
                     f"| {case.name} | {size} {shape} | {pass_} | {t_native * 1e6:.1f} | "

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import CLOCKS, time_pair
 
 import einx_typed.nn.flax as einn
 
@@ -178,38 +178,6 @@ def _check(ours: Any, flax: Any, name: str, grad: bool) -> None:
         assert err <= tolerance * scale, f"{name}: ours and flax differ by {err}"
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def _time_interleaved(
-    fns: dict[str, Callable[[], object]], *, min_time: float, repeats: int, clock: Any
-) -> tuple[float, float, float]:
-    """Seconds per call of ``fns["ours"]`` and ``fns["flax"]``, and the median ratio.
-
-    Each round times both, in alternating order; the ratio is the median of the rounds'
-    own ratios, which load drifting between rounds leaves alone.
-    """
-    numbers = {}
-    for name, fn in fns.items():
-        fn()
-        start = time.perf_counter()
-        fn()
-        numbers[name] = max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
-            start = clock()
-            for _ in range(numbers[name]):
-                fns[name]()
-            samples[name].append((clock() - start) / numbers[name])
-    ratios = [a / b for a, b in zip(samples["ours"], samples["flax"])]
-    return (
-        statistics.median(samples["ours"]),
-        statistics.median(samples["flax"]),
-        statistics.median(ratios),
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     names = ",".join(case.name for case in _cases())
@@ -263,12 +231,17 @@ def main() -> None:
                     name: lambda f=jitted[name], a=side.args: jax.block_until_ready(f(*a))
                     for name, side in (("ours", ours), ("flax", flax))
                 }
-                t_ours, t_flax, ratio = _time_interleaved(
-                    fns, min_time=args.min_time, repeats=args.repeats, clock=clock
+                t_ours, t_flax, ratio = time_pair(
+                    fns["ours"],
+                    fns["flax"],
+                    min_time=args.min_time,
+                    repeats=args.repeats,
+                    clock=clock,
                 )
                 cells.append(f"{t_flax * 1e6:.0f} / {t_ours * 1e6:.0f} | {ratio:.2f}")
-            t_ours, t_flax, ratio = _time_interleaved(
-                {"ours": ours.init, "flax": flax.init},
+            t_ours, t_flax, ratio = time_pair(
+                ours.init,
+                flax.init,
                 min_time=args.min_time,
                 repeats=max(3, args.repeats // 3),
                 clock=clock,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import CLOCKS, time_pair
 
 import einx_typed.nn.haiku as einn
 
@@ -169,42 +169,6 @@ def _compile(impl: Impl) -> float:
     return seconds
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-_clock = time.perf_counter
-
-
-def _loop_size(fn: Callable[[], object], min_time: float) -> int:
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    return max(1, int(min_time / once))
-
-
-def _time_interleaved(
-    ours: Impl, haiku: Impl, *, min_time: float, repeats: int, stat: str
-) -> tuple[float, float, float]:
-    """Seconds per call of ours and Haiku's, and the ratio ours / haiku.
-
-    Each round times both, in alternating order; the ratio is the median (or min) of the
-    rounds' own ratios, which a machine whose load drifts between rounds leaves alone
-    better than a ratio of two medians.
-    """
-    fns = {"ours": ours, "haiku": haiku}
-    numbers = {name: _loop_size(fn, min_time) for name, fn in fns.items()}
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
-            number = numbers[name]
-            start = _clock()
-            for _ in range(number):
-                fns[name]()
-            samples[name].append((_clock() - start) / number)
-    pick = min if stat == "min" else statistics.median
-    ratios = [a / b for a, b in zip(samples["ours"], samples["haiku"])]
-    return pick(samples["ours"]), pick(samples["haiku"]), pick(ratios)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     names = ",".join(case.name for case in _cases())
@@ -224,8 +188,7 @@ def main() -> None:
         "steadier than wall time on a machine shared with other jobs",
     )
     args = parser.parse_args()
-    global _clock
-    _clock = CLOCKS[args.clock]
+    clock = CLOCKS[args.clock]
 
     layers = args.layers.split(",")
     cases = [case for case in _cases() if case.name in layers]
@@ -255,8 +218,13 @@ def main() -> None:
                     compile_s = {"haiku": float("nan"), "ours": float("nan")}
                 else:
                     compile_s = {"haiku": _compile(haiku), "ours": _compile(ours)}
-                t_ours, t_haiku, ratio = _time_interleaved(
-                    ours, haiku, min_time=args.min_time, repeats=args.repeats, stat=args.stat
+                t_ours, t_haiku, ratio = time_pair(
+                    ours,
+                    haiku,
+                    min_time=args.min_time,
+                    repeats=args.repeats,
+                    stat=args.stat,
+                    clock=clock,
                 )
                 print(
                     f"| {case.name} | {size} {shape} | {pass_} | {t_haiku * 1e6:.1f} "

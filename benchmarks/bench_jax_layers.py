@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import CLOCKS, time_pair
 
 from einx_typed.layers import LayerSpec, LinearSpec, NormSpec
 
@@ -172,42 +172,6 @@ def _check(ours: Impl, flax: Impl, case: Case, grad: bool) -> None:
         assert err <= tolerance * scale, f"{case.name}: ours and flax differ by {err}"
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-_clock = time.perf_counter
-
-
-def _loop_size(fn: Callable[[], object], min_time: float) -> int:
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    return max(1, int(min_time / once))
-
-
-def _time_interleaved(
-    ours: Impl, flax: Impl, *, min_time: float, repeats: int, stat: str
-) -> tuple[float, float, float]:
-    """Seconds per call of ours and flax, and the ratio ours / flax.
-
-    Each round times both, in alternating order (so neither always runs right after the
-    other); the ratio is the median (or min) of the rounds' own ratios, which a machine
-    whose load drifts between rounds leaves alone better than a ratio of two medians.
-    """
-    fns = {"ours": ours, "flax": flax}
-    numbers = {name: _loop_size(fn, min_time) for name, fn in fns.items()}
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
-            number = numbers[name]
-            start = _clock()
-            for _ in range(number):
-                fns[name]()
-            samples[name].append((_clock() - start) / number)
-    pick = min if stat == "min" else statistics.median
-    ratios = [a / b for a, b in zip(samples["ours"], samples["flax"])]
-    return pick(samples["ours"]), pick(samples["flax"]), pick(ratios)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     names = ",".join(case.name for case in _cases())
@@ -225,8 +189,7 @@ def main() -> None:
         "steadier than wall time on a machine shared with other jobs",
     )
     args = parser.parse_args()
-    global _clock
-    _clock = CLOCKS[args.clock]
+    clock = CLOCKS[args.clock]
 
     layers = args.layers.split(",")
     cases = [case for case in _cases() if case.name in layers]
@@ -259,8 +222,13 @@ def main() -> None:
                 flax = _flax(case, x, grad, values)
                 compile_s = {"flax": _compile(flax), "ours": _compile(ours)}
                 _check(ours, flax, case, grad)
-                t_ours, t_flax, ratio = _time_interleaved(
-                    ours, flax, min_time=args.min_time, repeats=args.repeats, stat=args.stat
+                t_ours, t_flax, ratio = time_pair(
+                    ours,
+                    flax,
+                    min_time=args.min_time,
+                    repeats=args.repeats,
+                    stat=args.stat,
+                    clock=clock,
                 )
                 print(
                     f"{label} {t_flax * 1e6:.1f} | {t_ours * 1e6:.1f} | {ratio:.2f}x "

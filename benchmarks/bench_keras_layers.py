@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from _timing import CLOCKS, time_pair
 
 EPS = 1e-5
 SHAPES = {"small": (16, 32), "large": (16, 56, 56, 32)}
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 @dataclass(frozen=True)
@@ -118,35 +116,6 @@ def _pair(case: Case, x: np.ndarray) -> tuple[Model, Model]:
     return ours, native
 
 
-def _loop_size(fn: Callable[[], object], min_time: float) -> int:
-    fn()
-    start = time.perf_counter()
-    fn()
-    return max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
-
-
-def _time(
-    ours: Callable[[], object], native: Callable[[], object], args: argparse.Namespace
-) -> tuple[float, float, float]:
-    """Seconds per call (median over rounds) of both, and the median of per-round ratios."""
-    clock = CLOCKS[args.clock]
-    fns = {"ours": ours, "native": native}
-    numbers = {name: _loop_size(fn, args.min_time) for name, fn in fns.items()}
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(args.repeats):
-        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
-            start = clock()
-            for _ in range(numbers[name]):
-                fns[name]()
-            samples[name].append((clock() - start) / numbers[name])
-    ratios = [a / b for a, b in zip(samples["ours"], samples["native"])]
-    return (
-        statistics.median(samples["ours"]),
-        statistics.median(samples["native"]),
-        statistics.median(ratios),
-    )
-
-
 def run_backend(args: argparse.Namespace) -> None:
     import keras
 
@@ -170,7 +139,13 @@ def run_backend(args: argparse.Namespace) -> None:
             ours, native = _pair(case, x)
             cells = []
             for kind in ("predict", "train"):
-                t_ours, t_native, ratio = _time(getattr(ours, kind), getattr(native, kind), args)
+                t_ours, t_native, ratio = time_pair(
+                    getattr(ours, kind),
+                    getattr(native, kind),
+                    min_time=args.min_time,
+                    repeats=args.repeats,
+                    clock=CLOCKS[args.clock],
+                )
                 cells.append(f"{t_native * 1e6:.0f} / {t_ours * 1e6:.0f} | {ratio:.2f}")
             print(f"| {case.name} | {shape} | {' | '.join(cells)} |", flush=True)
 

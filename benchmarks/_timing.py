@@ -1,0 +1,47 @@
+"""Timing that every layer benchmark shares: two implementations in alternating rounds.
+
+Each round times both, in alternating order (so neither always runs right after the
+other); the ratio is the median (or min) of the rounds' own ratios, which a machine whose
+load drifts between rounds leaves alone better than a ratio of two medians. ``--clock cpu``
+(CPU time of the process, all threads) is steadier than wall time on a shared machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def loop_size(fn: Callable[[], object], min_time: float) -> int:
+    """Calls per timed round so that one round lasts about ``min_time`` seconds."""
+    fn()
+    start = time.perf_counter()
+    fn()
+    return max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
+
+
+def time_pair(
+    ours: Callable[[], object],
+    native: Callable[[], object],
+    *,
+    min_time: float,
+    repeats: int,
+    stat: str = "median",
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[float, float, float]:
+    """Seconds per call of ``ours`` and ``native``, and the ratio ours / native."""
+    fns = {"ours": ours, "native": native}
+    numbers = {name: loop_size(fn, min_time) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(repeats):
+        for name in list(fns) if round_ % 2 else list(fns)[::-1]:
+            start = clock()
+            for _ in range(numbers[name]):
+                fns[name]()
+            samples[name].append((clock() - start) / numbers[name])
+    pick = min if stat == "min" else statistics.median
+    ratios = [a / b for a, b in zip(samples["ours"], samples["native"])]
+    return pick(samples["ours"]), pick(samples["native"]), pick(ratios)
