@@ -8,6 +8,7 @@ load drifts between rounds leaves alone better than a ratio of two medians. ``--
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -45,3 +46,18 @@ def time_pair(
     pick = min if stat == "min" else statistics.median
     ratios = [a / b for a, b in zip(samples["ours"], samples["native"])]
     return pick(samples["ours"]), pick(samples["native"]), pick(ratios)
+
+
+def add_timing_options(parser: argparse.ArgumentParser, *, stat: bool = True) -> None:
+    """``--repeats --min-time [--stat] --clock``, with the same defaults in every script."""
+    parser.add_argument("--repeats", type=int, default=15, help="alternating rounds")
+    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per round")
+    if stat:
+        parser.add_argument("--stat", choices=("median", "min"), default="median")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall: time per call; cpu: CPU time of the process per call (all threads), "
+        "steadier than wall time on a machine shared with other jobs",
+    )

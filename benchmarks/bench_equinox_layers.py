@@ -39,7 +39,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, time_pair
+from _timing import CLOCKS, add_timing_options, time_pair
 
 import einx_typed.nn.equinox as einn
 
@@ -241,10 +241,7 @@ def main() -> None:
     parser.add_argument("--layers", default=names, help=f"comma-separated, from {names}")
     parser.add_argument("--sizes", default="small,large", help="small (16, 32), large")
     parser.add_argument("--passes", default="fwd,grad", help="fwd and/or grad")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
-    parser.add_argument("--stat", choices=("median", "min"), default="median")
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
+    add_timing_options(parser)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
 

@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, time_pair
+from _timing import CLOCKS, add_timing_options, time_pair
 
 import einx_typed.nn.flax as einn
 
@@ -183,10 +183,8 @@ def main() -> None:
     names = ",".join(case.name for case in _cases())
     parser.add_argument("--layers", default=names, help=f"comma-separated, from {names}")
     parser.add_argument("--sizes", default="small,large", help="small (16, 32), large")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
     parser.add_argument("--compile-repeats", type=int, default=5)
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
+    add_timing_options(parser, stat=False)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
     layers = args.layers.split(",")

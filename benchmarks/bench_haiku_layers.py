@@ -39,7 +39,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, time_pair
+from _timing import CLOCKS, add_timing_options, time_pair
 
 import einx_typed.nn.haiku as einn
 
@@ -177,16 +177,7 @@ def main() -> None:
     parser.add_argument(
         "--passes", default="fwd,grad,init,eager-init", help="fwd, grad, init, eager-init"
     )
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
-    parser.add_argument("--stat", choices=("median", "min"), default="median")
-    parser.add_argument(
-        "--clock",
-        choices=tuple(CLOCKS),
-        default="wall",
-        help="wall: time per call; cpu: CPU time of the process per call (all threads), "
-        "steadier than wall time on a machine shared with other jobs",
-    )
+    add_timing_options(parser)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
 

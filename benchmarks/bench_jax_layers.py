@@ -38,7 +38,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, time_pair
+from _timing import CLOCKS, add_timing_options, time_pair
 
 from einx_typed.layers import LayerSpec, LinearSpec, NormSpec
 
@@ -178,16 +178,7 @@ def main() -> None:
     parser.add_argument("--layers", default=names, help=f"comma-separated, from {names}")
     parser.add_argument("--sizes", default="small,large", help="small (16, 32), large")
     parser.add_argument("--passes", default="fwd,grad", help="fwd and/or grad")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
-    parser.add_argument("--stat", choices=("median", "min"), default="median")
-    parser.add_argument(
-        "--clock",
-        choices=tuple(CLOCKS),
-        default="wall",
-        help="wall: time per call; cpu: CPU time of the process per call (all threads), "
-        "steadier than wall time on a machine shared with other jobs",
-    )
+    add_timing_options(parser)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
 

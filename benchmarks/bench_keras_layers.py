@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from _timing import CLOCKS, time_pair
+from _timing import CLOCKS, add_timing_options, time_pair
 
 EPS = 1e-5
 SHAPES = {"small": (16, 32), "large": (16, 56, 56, 32)}
@@ -155,9 +155,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("both", "jax", "torch"), default="both")
     parser.add_argument("--layers", default="Linear,LayerNorm,RMSNorm,GroupNorm,BatchNorm,Dropout")
     parser.add_argument("--sizes", default="small,large")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per round")
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
+    add_timing_options(parser, stat=False)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     backends = ("jax", "torch") if args.backend == "both" else (args.backend,)
