@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tutorial import tutorial_layers
 
 import einx_typed as einx
 import einx_typed.config
@@ -29,30 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = jax.random.key(0)
 X_SHAPE = (2, 4, 4, 16)
 
-# Every layer of the tutorial as written there: (constructor, input shape, output shape).
-TUTORIAL_LAYERS: dict[
-    str, tuple[Callable[[], einn.LayerModule], tuple[int, ...], tuple[int, ...]]
-] = {
-    "layernorm": (lambda: einn.Norm("b... [c]"), X_SHAPE, X_SHAPE),
-    "instancenorm": (lambda: einn.Norm("b [s...] c"), X_SHAPE, X_SHAPE),
-    "groupnorm": (lambda: einn.Norm("b [s...] (g [c])", g=8), X_SHAPE, X_SHAPE),
-    "rmsnorm": (lambda: einn.Norm("b... [c]", mean=False, bias=False), X_SHAPE, X_SHAPE),
-    "channel_mix": (lambda: einn.Linear("b... [c1->c2]", c2=64), X_SHAPE, (2, 4, 4, 64)),
-    "spatial_mix1": (lambda: einn.Linear("b [s...->s2] c", s2=64), X_SHAPE, (2, 64, 16)),
-    "spatial_mix2": (
-        lambda: einn.Linear("b [s2->s...] c", s=(64, 64)),
-        (2, 3, 4),
-        (2, 64, 64, 4),
-    ),
-    "patch_embed": (
-        lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=4, c2=64),
-        X_SHAPE,
-        (2, 1, 1, 64),
-    ),
-    "dropout": (lambda: einn.Dropout("[...]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "spatial_dropout": (lambda: einn.Dropout("[b] ... [c]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "droppath": (lambda: einn.Dropout("[b] ...", drop_rate=0.2), X_SHAPE, X_SHAPE),
-}
+# Every layer variant of the tutorial: (constructor, input shape, documented output shape).
+TUTORIAL_LAYERS = tutorial_layers(einn, X_SHAPE, mix2_input=(2, 3, 4), batchnorm=False)
 """The batch norm of the tutorial keeps EMA statistics: see the tests of stateful norms."""
 
 

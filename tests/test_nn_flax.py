@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tutorial import tutorial_layers
 from flax import serialization
 from jax.sharding import PartitionSpec
 
@@ -40,31 +41,8 @@ def _key(seed: int) -> jax.Array:
 
 KEY = _key(0)
 
-# Every layer form of the tutorial: (constructor, input shape, documented output shape).
-TUTORIAL_LAYERS: dict[
-    str, tuple[Callable[[], einn.LayerModule], tuple[int, ...], tuple[int, ...]]
-] = {
-    "layernorm": (lambda: einn.Norm("b... [c]"), X_SHAPE, X_SHAPE),
-    "instancenorm": (lambda: einn.Norm("b [s...] c"), X_SHAPE, X_SHAPE),
-    "groupnorm": (lambda: einn.Norm("b [s...] (g [c])", g=8), X_SHAPE, X_SHAPE),
-    "batchnorm": (lambda: einn.Norm("[b...] c", decay_rate=0.9), X_SHAPE, X_SHAPE),
-    "rmsnorm": (lambda: einn.Norm("b... [c]", mean=False, bias=False), X_SHAPE, X_SHAPE),
-    "channel_mix": (lambda: einn.Linear("b... [c1->c2]", c2=64), X_SHAPE, (4, 8, 8, 64)),
-    "spatial_mix1": (lambda: einn.Linear("b [s...->s2] c", s2=64), X_SHAPE, (4, 64, 16)),
-    "spatial_mix2": (
-        lambda: einn.Linear("b [s2->s...] c", s=(16, 16)),
-        (4, 8, 16),
-        (4, 16, 16, 16),
-    ),
-    "patch_embed": (
-        lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=4, c2=64),
-        X_SHAPE,
-        (4, 2, 2, 64),
-    ),
-    "dropout": (lambda: einn.Dropout("[...]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "spatial_dropout": (lambda: einn.Dropout("[b] ... [c]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "droppath": (lambda: einn.Dropout("[b] ...", drop_rate=0.2), X_SHAPE, X_SHAPE),
-}
+# Every layer variant of the tutorial: (constructor, input shape, documented output shape).
+TUTORIAL_LAYERS = tutorial_layers(einn, X_SHAPE, mix2_input=(4, 8, 16), mix2_space=(16, 16))
 
 
 def _x(shape: tuple[int, ...], dtype: Any = jnp.float32, seed: int = 0) -> jax.Array:

@@ -13,13 +13,14 @@ import pickle
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pytest
+from _tutorial import tutorial_layers
 
 import einx_typed as einx
 import einx_typed.config
@@ -32,28 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 X_SHAPE = (2, 8, 8, 16)
 
 # Every layer variant of the tutorial: (constructor, input shape, documented output shape).
-TUTORIAL_LAYERS: dict[str, tuple[Callable[[], keras.Layer], tuple[int, ...], tuple[int, ...]]] = {
-    "layernorm": (lambda: einn.Norm("b... [c]"), X_SHAPE, X_SHAPE),
-    "instancenorm": (lambda: einn.Norm("b [s...] c"), X_SHAPE, X_SHAPE),
-    "groupnorm": (lambda: einn.Norm("b [s...] (g [c])", g=8), X_SHAPE, X_SHAPE),
-    "batchnorm": (lambda: einn.Norm("[b...] c", decay_rate=0.9), X_SHAPE, X_SHAPE),
-    "rmsnorm": (lambda: einn.Norm("b... [c]", mean=False, bias=False), X_SHAPE, X_SHAPE),
-    "channel_mix": (lambda: einn.Linear("b... [c1->c2]", c2=64), X_SHAPE, (2, 8, 8, 64)),
-    "spatial_mix1": (lambda: einn.Linear("b [s...->s2] c", s2=64), X_SHAPE, (2, 64, 16)),
-    "spatial_mix2": (
-        lambda: einn.Linear("b [s2->s...] c", s=(64, 64)),
-        (2, 16, 4),
-        (2, 64, 64, 4),
-    ),
-    "patch_embed": (
-        lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=4, c2=64),
-        X_SHAPE,
-        (2, 2, 2, 64),
-    ),
-    "dropout": (lambda: einn.Dropout("[...]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "spatial_dropout": (lambda: einn.Dropout("[b] ... [c]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "droppath": (lambda: einn.Dropout("[b] ...", drop_rate=0.2), X_SHAPE, X_SHAPE),
-}
+TUTORIAL_LAYERS = tutorial_layers(einn, X_SHAPE, mix2_input=(2, 16, 4))
 
 
 def _x(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _tutorial import tutorial_layers
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 import einx_typed as einx
@@ -21,28 +22,7 @@ from einx_typed.layers import LayerSpec, LinearSpec, NormSpec, Resolved, Sequent
 X_SHAPE = (4, 16, 16, 32)
 
 # Every layer variant of the tutorial: (constructor, input shape, documented output shape).
-TUTORIAL_LAYERS = {
-    "layernorm": (lambda: einn.Norm("b... [c]"), X_SHAPE, X_SHAPE),
-    "instancenorm": (lambda: einn.Norm("b [s...] c"), X_SHAPE, X_SHAPE),
-    "groupnorm": (lambda: einn.Norm("b [s...] (g [c])", g=8), X_SHAPE, X_SHAPE),
-    "batchnorm": (lambda: einn.Norm("[b...] c", decay_rate=0.9), X_SHAPE, X_SHAPE),
-    "rmsnorm": (lambda: einn.Norm("b... [c]", mean=False, bias=False), X_SHAPE, X_SHAPE),
-    "channel_mix": (lambda: einn.Linear("b... [c1->c2]", c2=64), X_SHAPE, (4, 16, 16, 64)),
-    "spatial_mix1": (lambda: einn.Linear("b [s...->s2] c", s2=64), X_SHAPE, (4, 64, 32)),
-    "spatial_mix2": (
-        lambda: einn.Linear("b [s2->s...] c", s=(64, 64)),
-        (4, 16, 32),
-        (4, 64, 64, 32),
-    ),
-    "patch_embed": (
-        lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=4, c2=64),
-        X_SHAPE,
-        (4, 4, 4, 64),
-    ),
-    "dropout": (lambda: einn.Dropout("[...]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "spatial_dropout": (lambda: einn.Dropout("[b] ... [c]", drop_rate=0.2), X_SHAPE, X_SHAPE),
-    "droppath": (lambda: einn.Dropout("[b] ...", drop_rate=0.2), X_SHAPE, X_SHAPE),
-}
+TUTORIAL_LAYERS = tutorial_layers(einn, X_SHAPE, mix2_input=(4, 16, 32))
 
 
 @pytest.fixture(autouse=True)
