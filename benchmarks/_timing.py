@@ -12,6 +12,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
@@ -61,3 +62,21 @@ def add_timing_options(parser: argparse.ArgumentParser, *, stat: bool = True) ->
         help="wall: time per call; cpu: CPU time of the process per call (all threads), "
         "steadier than wall time on a machine shared with other jobs",
     )
+
+
+Named = TypeVar("Named", bound="HasName")
+
+
+class HasName(Protocol):
+    name: str
+
+
+def chosen_cases(parser: argparse.ArgumentParser, cases: list[Named], layers: str) -> list[Named]:
+    """The cases named in ``layers`` (comma-separated), in their own order; an unknown
+    name is a usage error that lists the known ones."""
+    wanted = layers.split(",")
+    known = [case.name for case in cases]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        parser.error(f"unknown layers {unknown}; choose from {','.join(known)}")
+    return [case for case in cases if case.name in wanted]

@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, add_timing_options, time_pair
+from _timing import CLOCKS, add_timing_options, chosen_cases, time_pair
 
 import einx_typed.nn.flax as einn
 
@@ -187,10 +187,7 @@ def main() -> None:
     add_timing_options(parser, stat=False)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
-    layers = args.layers.split(",")
-    cases = [case for case in _cases() if case.name in layers]
-    if set(layers) - {case.name for case in cases}:
-        parser.error(f"unknown layers; choose from {names}")
+    cases = chosen_cases(parser, _cases(), args.layers)
 
     print(
         f"jax {jax.__version__} on {jax.default_backend()}; {args.clock} clock; median of "

@@ -39,7 +39,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, add_timing_options, time_pair
+from _timing import CLOCKS, add_timing_options, chosen_cases, time_pair
 
 import einx_typed.nn.haiku as einn
 
@@ -181,11 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
 
-    layers = args.layers.split(",")
-    cases = [case for case in _cases() if case.name in layers]
-    unknown = set(layers) - {case.name for case in cases}
-    if unknown:
-        parser.error(f"unknown layers {sorted(unknown)}; choose from {names}")
+    cases = chosen_cases(parser, _cases(), args.layers)
     print(
         f"jax {jax.__version__}, dm-haiku {hk.__version__} on {jax.default_backend()}; "
         f"{args.clock} clock; times: {args.stat} of {args.repeats} interleaved repeats per "

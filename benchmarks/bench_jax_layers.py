@@ -38,7 +38,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import CLOCKS, add_timing_options, time_pair
+from _timing import CLOCKS, add_timing_options, chosen_cases, time_pair
 
 from einx_typed.layers import LayerSpec, LinearSpec, NormSpec
 
@@ -182,11 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
 
-    layers = args.layers.split(",")
-    cases = [case for case in _cases() if case.name in layers]
-    unknown = set(layers) - {case.name for case in cases}
-    if unknown:
-        parser.error(f"unknown layers {sorted(unknown)}; choose from {names}")
+    cases = chosen_cases(parser, _cases(), args.layers)
     print(
         f"jax {jax.__version__} on {jax.default_backend()}; {args.clock} clock; times: "
         f"{args.stat} of {args.repeats} interleaved repeats per call; ratio: {args.stat} of "
