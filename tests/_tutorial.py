@@ -50,3 +50,39 @@ def tutorial_layers(
     if not batchnorm:
         del layers["batchnorm"]
     return layers
+
+
+def hostile_layers(einn: Any) -> dict[str, Callable[[], Any]]:
+    """Small variants (for inputs like ``(4, 6, 6, 16)``) that hostile-use tests run through
+    every layout, dtype and mode: the tutorial's forms, a norm over all but the batch, a
+    group norm with EMA, the digits spec and a model with two kinds of dropout."""
+    from einx_typed.config import load
+    from einx_typed.layers import DropoutSpec, LinearSpec, SequentialSpec
+
+    return {
+        "layernorm": lambda: einn.Norm("b... [c]"),
+        "instancenorm": lambda: einn.Norm("b [s...] c"),
+        "groupnorm": lambda: einn.Norm("b [s...] (g [c])", g=4),
+        "batchnorm": lambda: einn.Norm("[b...] c", decay_rate=0.9),
+        "rmsnorm": lambda: einn.Norm("b... [c]", mean=False, bias=False),
+        "norm_all": lambda: einn.Norm("b [s... c]"),
+        "groupnorm_ema": lambda: einn.Norm("[b s...] (g [c])", g=4, decay_rate=0.9),
+        "channel_mix": lambda: einn.Linear("b... [c1->c2]", c2=8),
+        "spatial_mix1": lambda: einn.Linear("b [s...->s2] c", s2=8),
+        "patch_embed": lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=2, c2=8),
+        "dropout": lambda: einn.Dropout("[...]", drop_rate=0.3),
+        "spatial_dropout": lambda: einn.Dropout("[b] ... [c]", drop_rate=0.3),
+        "droppath": lambda: einn.Dropout("[b] ...", drop_rate=0.3),
+        "digits_mlp": lambda: einn.from_spec(load("specs/digits_mlp.toml")),
+        "mlp_dropout": lambda: einn.from_spec(
+            SequentialSpec(
+                [
+                    LinearSpec("b [...->c]", axes={"c": 32}),
+                    "gelu",
+                    DropoutSpec("[...]", 0.3),
+                    LinearSpec("b... [c1->c2]", axes={"c2": 8}),
+                    DropoutSpec("[b] ...", 0.3),
+                ]
+            )
+        ),
+    }

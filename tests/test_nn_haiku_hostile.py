@@ -17,42 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tutorial import hostile_layers
 
 import einx_typed as einx
 import einx_typed.config
 import einx_typed.nn.haiku as einn
 from einx_typed.errors import AxisSizeError, EinxError, OperationError, RankError, SpecError
-from einx_typed.layers import DropoutSpec, LinearSpec, NormSpec, SequentialSpec
+from einx_typed.layers import DropoutSpec, LinearSpec, NormSpec
 
 X_SHAPE = (4, 6, 6, 16)
 KEY = jax.random.key(0)
 
-LAYERS: dict[str, Callable[[], einn.LayerModule]] = {
-    "layernorm": lambda: einn.Norm("b... [c]"),
-    "instancenorm": lambda: einn.Norm("b [s...] c"),
-    "groupnorm": lambda: einn.Norm("b [s...] (g [c])", g=4),
-    "batchnorm": lambda: einn.Norm("[b...] c", decay_rate=0.9),
-    "rmsnorm": lambda: einn.Norm("b... [c]", mean=False, bias=False),
-    "groupnorm_ema": lambda: einn.Norm("[b s...] (g [c])", g=4, decay_rate=0.9),
-    "channel_mix": lambda: einn.Linear("b... [c1->c2]", c2=8),
-    "spatial_mix1": lambda: einn.Linear("b [s...->s2] c", s2=8),
-    "patch_embed": lambda: einn.Linear("b (s [s2->])... [c1->c2]", s2=2, c2=8),
-    "dropout": lambda: einn.Dropout("[...]", drop_rate=0.3),
-    "spatial_dropout": lambda: einn.Dropout("[b] ... [c]", drop_rate=0.3),
-    "droppath": lambda: einn.Dropout("[b] ...", drop_rate=0.3),
-    "digits_mlp": lambda: einn.from_spec(einx_typed.config.load("specs/digits_mlp.toml")),
-    "mlp_dropout": lambda: einn.from_spec(
-        SequentialSpec(
-            [
-                LinearSpec("b [...->c]", axes={"c": 32}),
-                "gelu",
-                DropoutSpec("[...]", 0.3),
-                LinearSpec("b... [c1->c2]", axes={"c2": 8}),
-                DropoutSpec("[b] ...", 0.3),
-            ]
-        )
-    ),
-}
+LAYERS = hostile_layers(einn)
 """Layer forms; the digits models take (b, 8, 8) inputs."""
 
 RANDOM = {"dropout", "spatial_dropout", "droppath", "digits_mlp", "mlp_dropout"}
